@@ -1,0 +1,80 @@
+/* Configuration: defaults, the key = value file format, the proxy URL, the
+ * environment overrides, and the direct (bypass) rules that use them. */
+#ifndef SFY_CONFIG_H
+#define SFY_CONFIG_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define SFY_MAX_DIRECT 64
+#define SFY_MAX_DOMAINS 64
+#define SFY_MAX_LINE 1024     /* longest config line / env value accepted */
+#define SFY_MAX_CONFIG 65536  /* largest config file read */
+#define SFY_ERR_MAX 512
+
+enum sfy_log_level { SFY_LOG_ERROR, SFY_LOG_WARN, SFY_LOG_INFO, SFY_LOG_DEBUG };
+
+/* An address block, optionally limited to one port (port 0 = any). */
+struct sfy_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int prefix;
+	uint16_t port;
+};
+
+struct sfy_config {
+	int valid;                 /* 0: every proxied connection fails closed */
+	char error[SFY_ERR_MAX];   /* why not valid ("file:line: ...") */
+	char source[PATH_MAX];     /* file the config came from, or "" */
+
+	struct sockaddr_storage proxy;
+	socklen_t proxy_len;
+	char proxy_text[80];       /* "127.0.0.1:1080" for logs */
+	char user[256];
+	char pass[256];
+	int remote_dns;
+
+	struct sfy_cidr direct[SFY_MAX_DIRECT];
+	int n_direct;
+	char direct_domain[SFY_MAX_DOMAINS][256];
+	int n_direct_domain;
+	int direct_loopback;
+
+	struct sfy_cidr fake4;
+	struct sfy_cidr fake6;
+	unsigned fake_pool_size;
+
+	int udp_allow;
+	int connect_timeout_ms;
+	int handshake_timeout_ms;
+	int log_level;
+	char log_file[PATH_MAX];
+};
+
+/* Look-up of an environment variable; NULL when unset.  Lets unit tests
+ * drive the loader without touching the process environment. */
+typedef const char *(*sfy_getenv_fn)(const char *name);
+
+void sfy_config_defaults(struct sfy_config *cfg);
+/* Parse a whole file's text; on error fills cfg->error with "name:line: why"
+ * and returns -1 (cfg->valid is left to the caller). */
+int sfy_config_parse_text(struct sfy_config *cfg, const char *text, const char *name);
+/* "socks5h://[user:pass@]host:port"; returns 0 or -1 with err filled. */
+int sfy_config_parse_proxy_url(struct sfy_config *cfg, const char *url, char *err, size_t errlen);
+/* Full load: search order, file, then environment (ignored when secure). */
+void sfy_config_load(struct sfy_config *cfg, int secure, sfy_getenv_fn env);
+/* Parse "a.b.c.d/n", "v6/n", optionally with ":port" ("[v6]/n:port"). */
+int sfy_cidr_parse(const char *text, struct sfy_cidr *out, int allow_port);
+int sfy_log_level_parse(const char *text);
+
+/* Rules. */
+int sfy_cidr_match(const struct sfy_cidr *c, const struct sockaddr *sa);
+int sfy_domain_match(const char *suffix, const char *name);
+int sfy_addr_is_direct(const struct sfy_config *cfg, const struct sockaddr *sa);
+int sfy_name_is_direct(const struct sfy_config *cfg, const char *name);
+int sfy_addr_is_proxy(const struct sfy_config *cfg, const struct sockaddr *sa);
+/* If sa is a v4-mapped IPv6 address, write the IPv4 form to out and return 1. */
+int sfy_unmap_v4(const struct sockaddr *sa, struct sockaddr_in *out);
+
+#endif

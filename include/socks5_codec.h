@@ -1,0 +1,86 @@
+/* SOCKS5 wire codec (RFC 1928, RFC 1929): bytes in, bytes out, no sockets.
+ * Every encoder writes into a caller buffer and returns the length written,
+ * or a negative S5_E* code.  Every decoder returns the number of bytes the
+ * message occupies, 0 when more bytes are needed, or a negative S5_E* code. */
+#ifndef SOCKS5_CODEC_H
+#define SOCKS5_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define S5_VERSION 0x05
+#define S5_AUTH_VERSION 0x01
+
+#define S5_METHOD_NONE 0x00
+#define S5_METHOD_USERPASS 0x02
+#define S5_METHOD_UNACCEPTABLE 0xFF
+
+#define S5_CMD_CONNECT 0x01
+#define S5_CMD_BIND 0x02
+#define S5_CMD_UDP_ASSOCIATE 0x03
+
+#define S5_ATYP_IPV4 0x01
+#define S5_ATYP_DOMAIN 0x03
+#define S5_ATYP_IPV6 0x04
+
+#define S5_REP_SUCCEEDED 0x00
+
+/* Largest message of each kind; buffers of these sizes never overflow. */
+#define S5_GREETING_MAX 4         /* VER NMETHODS + two methods */
+#define S5_AUTH_REQUEST_MAX 513   /* VER ULEN 255 PLEN 255 */
+#define S5_REQUEST_MAX 262        /* VER CMD RSV ATYP LEN 255 PORT */
+#define S5_REPLY_MAX 262
+#define S5_NAME_MAX 255
+
+enum s5_error {
+	S5_EINVAL = -1,   /* caller passed something unencodable */
+	S5_EVERSION = -2, /* wrong VER byte */
+	S5_EATYP = -3,    /* unknown address type */
+	S5_ERSV = -4,     /* reserved byte not zero */
+	S5_ENAME = -5,    /* zero-length domain name */
+	S5_ESPACE = -6,   /* output buffer too small */
+};
+
+/* A SOCKS address: either a binary IPv4/IPv6 address or a domain name. */
+struct s5_addr {
+	uint8_t atyp;
+	uint16_t port; /* host byte order */
+	union {
+		uint8_t ipv4[4];
+		uint8_t ipv6[16];
+		struct {
+			uint8_t len;
+			char name[S5_NAME_MAX + 1]; /* NUL-terminated copy */
+		} domain;
+	} u;
+};
+
+struct s5_reply {
+	uint8_t rep;
+	struct s5_addr bnd;
+};
+
+/* Greeting offering "no auth", plus username/password when with_userpass. */
+int s5_encode_greeting(uint8_t *out, size_t cap, int with_userpass);
+/* Method selection reply: sets *method. Always 2 bytes when complete. */
+int s5_decode_method(const uint8_t *in, size_t len, uint8_t *method);
+
+int s5_encode_auth(uint8_t *out, size_t cap, const char *user, const char *pass);
+/* Auth reply: sets *status (0 = success). */
+int s5_decode_auth(const uint8_t *in, size_t len, uint8_t *status);
+
+int s5_encode_request(uint8_t *out, size_t cap, uint8_t cmd, const struct s5_addr *dst);
+int s5_decode_reply(const uint8_t *in, size_t len, struct s5_reply *reply);
+
+/* Request decoder, used by tools and tests that play the server side. */
+int s5_decode_request(const uint8_t *in, size_t len, uint8_t *cmd, struct s5_addr *dst);
+
+/* Fill an s5_addr from a domain name (1..255 bytes); returns 0 or S5_EINVAL. */
+int s5_addr_from_name(struct s5_addr *a, const char *name, uint16_t port);
+
+/* Human-readable text for a REP code ("connection refused", "unassigned"). */
+const char *s5_rep_text(uint8_t rep);
+/* errno for a failed REP code (see README, "Errors"). */
+int s5_rep_errno(uint8_t rep);
+
+#endif

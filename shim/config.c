@@ -1,0 +1,445 @@
+/* Config file and proxy URL parsing, defaults and the environment overrides.
+ * Pure string work plus reading one file: no sockets, no logging, so unit
+ * tests drive it directly.  Runs before the host program's main(). */
+#include "sfy_config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void sfy_config_defaults(struct sfy_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->valid = 1;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->proxy;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(1080);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cfg->proxy_len = sizeof *sin;
+	snprintf(cfg->proxy_text, sizeof cfg->proxy_text, "127.0.0.1:1080");
+	cfg->remote_dns = 1;
+	cfg->direct_loopback = 1;
+	sfy_cidr_parse("240.0.0.0/4", &cfg->fake4, 0);
+	sfy_cidr_parse("100::/64", &cfg->fake6, 0);
+	cfg->fake_pool_size = 16384;
+	cfg->connect_timeout_ms = 10000;
+	cfg->handshake_timeout_ms = 10000;
+	cfg->log_level = SFY_LOG_WARN;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = 1, 0;
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = 0, 0;
+	}
+	return -1;
+}
+
+/* Seconds with up to three decimals, 0.001 .. 3600, into milliseconds. */
+static int parse_seconds(const char *v, int *ms_out)
+{
+	char *end;
+	errno = 0;
+	double secs = strtod(v, &end);
+	if (errno || end == v || *end != '\0' || !(secs >= 0.001 && secs <= 3600))
+		return -1;
+	*ms_out = (int)(secs * 1000.0 + 0.5);
+	return 0;
+}
+
+int sfy_log_level_parse(const char *text)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	for (int i = 0; i < 4; i++)
+		if (strcasecmp(text, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < 1 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int sfy_cidr_parse(const char *text, struct sfy_cidr *out, int allow_port)
+{
+	char addr[64];
+	const char *rest;
+	size_t alen;
+	memset(out, 0, sizeof *out);
+	if (text[0] == '[') { /* [v6][/n][:port] */
+		const char *close = strchr(text, ']');
+		if (!close)
+			return -1;
+		alen = (size_t)(close - text - 1);
+		text++;
+		rest = close + 1;
+	} else if (strchr(text, '.')) { /* a.b.c.d[/n][:port] */
+		alen = strcspn(text, "/:");
+		rest = text + alen;
+	} else { /* bare v6[/n]: its colons leave no room for a port */
+		alen = strcspn(text, "/");
+		rest = text + alen;
+	}
+	if (alen == 0 || alen >= sizeof addr)
+		return -1;
+	memcpy(addr, text, alen);
+	addr[alen] = '\0';
+	int max;
+	if (inet_pton(AF_INET, addr, out->addr) == 1)
+		out->family = AF_INET, max = 32;
+	else if (inet_pton(AF_INET6, addr, out->addr) == 1)
+		out->family = AF_INET6, max = 128;
+	else
+		return -1;
+	out->prefix = max;
+	if (*rest == '/') {
+		char *end;
+		errno = 0;
+		long p = strtol(rest + 1, &end, 10);
+		if (end == rest + 1 || errno || p < 0 || p > max)
+			return -1;
+		out->prefix = (int)p;
+		rest = end;
+	}
+	if (*rest == ':') {
+		if (!allow_port || parse_port(rest + 1, &out->port) < 0)
+			return -1;
+		rest += strlen(rest);
+	}
+	return *rest ? -1 : 0;
+}
+
+static int percent_decode(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '%' && i + 2 < len && isxdigit((unsigned char)in[i + 1]) &&
+		    isxdigit((unsigned char)in[i + 2])) {
+			char hex[3] = {in[i + 1], in[i + 2], 0};
+			c = (unsigned char)strtol(hex, NULL, 16);
+			i += 2;
+		}
+		if (o + 1 >= cap || c == '\0')
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static int set_proxy_host(struct sfy_config *cfg, const char *host, uint16_t port)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->proxy;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&cfg->proxy;
+	memset(&cfg->proxy, 0, sizeof cfg->proxy);
+	if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		cfg->proxy_len = sizeof *sin;
+		snprintf(cfg->proxy_text, sizeof cfg->proxy_text, "%s:%u", host, port);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		cfg->proxy_len = sizeof *sin6;
+		snprintf(cfg->proxy_text, sizeof cfg->proxy_text, "[%s]:%u", host, port);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+int sfy_config_parse_proxy_url(struct sfy_config *cfg, const char *url, char *err, size_t errlen)
+{
+	const char *p;
+	int remote;
+	if (strlen(url) >= SFY_MAX_LINE)
+		return snprintf(err, errlen, "proxy URL too long"), -1;
+	if (strncmp(url, "socks5h://", 10) == 0)
+		remote = 1, p = url + 10;
+	else if (strncmp(url, "socks5://", 9) == 0)
+		remote = 0, p = url + 9;
+	else
+		return snprintf(err, errlen, "proxy URL must start with socks5:// or socks5h://"), -1;
+	const char *at = strrchr(p, '@');
+	char user[256] = "", pass[256] = "";
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		size_t ulen = colon ? (size_t)(colon - p) : (size_t)(at - p);
+		if (percent_decode(p, ulen, user, sizeof user) < 0 || !user[0] ||
+		    (colon && percent_decode(colon + 1, (size_t)(at - colon - 1), pass, sizeof pass) < 0))
+			return snprintf(err, errlen, "proxy URL: user name or password empty or longer than 255 bytes"), -1;
+		p = at + 1;
+	}
+	char host[64];
+	uint16_t port = 1080;
+	const char *hend, *portstr = NULL;
+	if (*p == '[') {
+		hend = strchr(p, ']');
+		if (!hend)
+			return snprintf(err, errlen, "proxy URL: missing ']'"), -1;
+		p++;
+		if (hend[1] == ':')
+			portstr = hend + 2;
+		else if (hend[1] != '\0' && strcmp(hend + 1, "/") != 0)
+			return snprintf(err, errlen, "proxy URL: junk after ']'"), -1;
+	} else {
+		hend = strchr(p, ':');
+		if (hend)
+			portstr = hend + 1;
+		else
+			hend = p + strcspn(p, "/");
+	}
+	if ((size_t)(hend - p) >= sizeof host || hend == p)
+		return snprintf(err, errlen, "proxy URL: bad host"), -1;
+	memcpy(host, p, (size_t)(hend - p));
+	host[hend - p] = '\0';
+	if (portstr) {
+		char pbuf[8];
+		size_t plen = strcspn(portstr, "/");
+		if (plen >= sizeof pbuf || (portstr[plen] && strcmp(portstr + plen, "/") != 0))
+			return snprintf(err, errlen, "proxy URL: bad port"), -1;
+		memcpy(pbuf, portstr, plen);
+		pbuf[plen] = '\0';
+		if (parse_port(pbuf, &port) < 0)
+			return snprintf(err, errlen, "proxy URL: bad port '%s'", pbuf), -1;
+	}
+	if (set_proxy_host(cfg, host, port) < 0)
+		return snprintf(err, errlen, "proxy URL: host must be a numeric IPv4/[IPv6] address or localhost, not '%s'", host), -1;
+	cfg->remote_dns = remote;
+	if (at) {
+		memcpy(cfg->user, user, sizeof user);
+		memcpy(cfg->pass, pass, sizeof pass);
+	}
+	return 0;
+}
+
+/* Apply one "key = value"; returns NULL or a static description of what is wrong. */
+static const char *apply_key(struct sfy_config *cfg, const char *key, const char *val, char *err, size_t errlen)
+{
+	int level;
+	if (strcmp(key, "proxy") == 0)
+		return sfy_config_parse_proxy_url(cfg, val, err, errlen) < 0 ? err : NULL;
+	if (strcmp(key, "username") == 0 || strcmp(key, "password") == 0) {
+		char *dst = key[0] == 'u' ? cfg->user : cfg->pass;
+		if (strlen(val) < 1 || strlen(val) > 255)
+			return "value must be 1 to 255 bytes";
+		strcpy(dst, val);
+		return NULL;
+	}
+	if (strcmp(key, "remote_dns") == 0)
+		return parse_bool(val, &cfg->remote_dns) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "direct_loopback") == 0)
+		return parse_bool(val, &cfg->direct_loopback) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "direct") == 0) {
+		if (cfg->n_direct >= SFY_MAX_DIRECT)
+			return "too many direct rules (at most 64)";
+		if (sfy_cidr_parse(val, &cfg->direct[cfg->n_direct], 1) < 0)
+			return "expected ADDRESS[/PREFIX][:PORT], IPv6 with a port as [ADDRESS]/PREFIX:PORT";
+		cfg->n_direct++;
+		return NULL;
+	}
+	if (strcmp(key, "direct_domain") == 0) {
+		const char *d = val[0] == '.' ? val + 1 : val;
+		if (cfg->n_direct_domain >= SFY_MAX_DOMAINS)
+			return "too many direct domains (at most 64)";
+		if (!d[0] || strlen(d) > 253 || strpbrk(d, " \t/:@"))
+			return "expected a domain name such as example.com";
+		strcpy(cfg->direct_domain[cfg->n_direct_domain++], d);
+		return NULL;
+	}
+	if (strcmp(key, "fake_ipv4") == 0 || strcmp(key, "fake_ipv6") == 0) {
+		int v6 = key[6] == '6';
+		struct sfy_cidr *c = v6 ? &cfg->fake6 : &cfg->fake4;
+		int min_hosts_bits = 8; /* at least 256 addresses */
+		if (sfy_cidr_parse(val, c, 0) < 0 || c->family != (v6 ? AF_INET6 : AF_INET) ||
+		    (v6 ? 128 : 32) - c->prefix < min_hosts_bits)
+			return v6 ? "expected an IPv6 block of /120 or larger" : "expected an IPv4 block of /24 or larger";
+		return NULL;
+	}
+	if (strcmp(key, "fake_pool_size") == 0) {
+		char *end;
+		long n = strtol(val, &end, 10);
+		if (*end || end == val || n < 16 || n > 1048576)
+			return "expected a number from 16 to 1048576";
+		cfg->fake_pool_size = (unsigned)n;
+		return NULL;
+	}
+	if (strcmp(key, "udp") == 0) {
+		if (strcmp(val, "block") == 0 || strcmp(val, "allow") == 0)
+			return cfg->udp_allow = val[0] == 'a', NULL;
+		return "expected block or allow";
+	}
+	if (strcmp(key, "connect_timeout") == 0)
+		return parse_seconds(val, &cfg->connect_timeout_ms) < 0 ? "expected seconds (0.001 to 3600)" : NULL;
+	if (strcmp(key, "handshake_timeout") == 0)
+		return parse_seconds(val, &cfg->handshake_timeout_ms) < 0 ? "expected seconds (0.001 to 3600)" : NULL;
+	if (strcmp(key, "log_level") == 0) {
+		if ((level = sfy_log_level_parse(val)) < 0)
+			return "expected error, warn, info or debug";
+		cfg->log_level = level;
+		return NULL;
+	}
+	if (strcmp(key, "log_file") == 0) {
+		if (val[0] != '/' || strlen(val) >= sizeof cfg->log_file)
+			return "expected an absolute path";
+		strcpy(cfg->log_file, val);
+		return NULL;
+	}
+	return "unknown key";
+}
+
+int sfy_config_parse_text(struct sfy_config *cfg, const char *text, const char *name)
+{
+	char line[SFY_MAX_LINE + 2];
+	int lineno = 0;
+	const char *p = text;
+	while (*p) {
+		size_t len = strcspn(p, "\n");
+		lineno++;
+		if (len > SFY_MAX_LINE) {
+			snprintf(cfg->error, sizeof cfg->error, "%s:%d: line longer than %d bytes", name, lineno, SFY_MAX_LINE);
+			return -1;
+		}
+		memcpy(line, p, len);
+		line[len] = '\0';
+		p += len + (p[len] == '\n');
+		char *s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(cfg->error, sizeof cfg->error, "%s:%d: expected 'key = value'", name, lineno);
+			return -1;
+		}
+		*eq = '\0';
+		char *key = trim(s), *val = trim(eq + 1);
+		char detail[SFY_ERR_MAX / 2];
+		const char *why = apply_key(cfg, key, val, detail, sizeof detail);
+		if (why) {
+			snprintf(cfg->error, sizeof cfg->error, "%s:%d: %.40s: %s", name, lineno, key, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Reads path into a NUL-terminated heap buffer.  Returns NULL with errno set. */
+static char *read_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	char *buf = malloc(SFY_MAX_CONFIG + 1);
+	size_t used = 0;
+	ssize_t n = 1;
+	while (buf && used <= SFY_MAX_CONFIG && (n = read(fd, buf + used, SFY_MAX_CONFIG + 1 - used)) > 0)
+		used += (size_t)n;
+	int saved = errno;
+	close(fd);
+	if (!buf || n < 0 || used > SFY_MAX_CONFIG) {
+		free(buf);
+		errno = n < 0 ? saved : EFBIG;
+		return NULL;
+	}
+	buf[used] = '\0';
+	return buf;
+}
+
+static void load_file(struct sfy_config *cfg, const char *path, int must_exist)
+{
+	char *text = read_file(path);
+	if (!text) {
+		if (must_exist || errno != ENOENT) {
+			snprintf(cfg->error, sizeof cfg->error, "%s: cannot read: %s", path,
+				 errno == EFBIG ? "file larger than 64 KiB" : strerror(errno));
+			cfg->valid = 0;
+		}
+		return;
+	}
+	snprintf(cfg->source, sizeof cfg->source, "%s", path);
+	if (sfy_config_parse_text(cfg, text, path) < 0)
+		cfg->valid = 0;
+	free(text);
+}
+
+static void fail_env(struct sfy_config *cfg, const char *var, const char *why)
+{
+	if (cfg->valid)
+		snprintf(cfg->error, sizeof cfg->error, "%s: %s", var, why);
+	cfg->valid = 0;
+}
+
+static void apply_env(struct sfy_config *cfg, sfy_getenv_fn env)
+{
+	const char *v;
+	char err[SFY_ERR_MAX / 2];
+	if ((v = env("SOCKSIFY_PROXY")) && *v && sfy_config_parse_proxy_url(cfg, v, err, sizeof err) < 0)
+		fail_env(cfg, "SOCKSIFY_PROXY", err);
+	if ((v = env("SOCKSIFY_LOG_LEVEL")) && *v) {
+		int level = sfy_log_level_parse(v);
+		if (level < 0)
+			fail_env(cfg, "SOCKSIFY_LOG_LEVEL", "expected error, warn, info or debug");
+		else
+			cfg->log_level = level;
+	}
+	if ((v = env("SOCKSIFY_LOG_FILE")) && *v) {
+		if (v[0] != '/' || strlen(v) >= sizeof cfg->log_file)
+			fail_env(cfg, "SOCKSIFY_LOG_FILE", "expected an absolute path");
+		else
+			strcpy(cfg->log_file, v);
+	}
+}
+
+void sfy_config_load(struct sfy_config *cfg, int secure, sfy_getenv_fn env)
+{
+	sfy_config_defaults(cfg);
+	const char *path = secure ? NULL : env("SOCKSIFY_CONF");
+	if (path && *path) {
+		if (strlen(path) >= PATH_MAX)
+			fail_env(cfg, "SOCKSIFY_CONF", "path too long");
+		else
+			load_file(cfg, path, 1);
+	} else {
+		const char *home = secure ? NULL : env("HOME");
+		char user_conf[PATH_MAX];
+		if (home && *home && strlen(home) < PATH_MAX - 40) {
+			snprintf(user_conf, sizeof user_conf, "%s/.config/socksify/socksify.conf", home);
+			load_file(cfg, user_conf, 0);
+		}
+		if (!cfg->source[0] && cfg->valid)
+			load_file(cfg, "/etc/socksify.conf", 0);
+	}
+	if (!secure)
+		apply_env(cfg, env);
+}

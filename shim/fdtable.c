@@ -1,0 +1,131 @@
+/* Per-fd state table (see include/sfy_fdtable.h): a two-level array so that
+ * memory grows only with the fd numbers actually used. */
+#include "sfy_fdtable.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CHUNK 256
+#define NCHUNKS (SFY_FD_MAX / CHUNK)
+
+struct entry {
+	int used;
+	struct sfy_fdinfo info;
+};
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct entry *chunks[NCHUNKS];
+
+void sfy_fd_lock(void)
+{
+	pthread_mutex_lock(&table_lock);
+}
+
+void sfy_fd_unlock(void)
+{
+	pthread_mutex_unlock(&table_lock);
+}
+
+/* Entry for fd, allocating its chunk when create; caller holds the lock. */
+static struct entry *entry_for(int fd, int create)
+{
+	if (fd < 0 || fd >= SFY_FD_MAX)
+		return NULL;
+	struct entry **chunk = &chunks[fd / CHUNK];
+	if (!*chunk && create)
+		*chunk = calloc(CHUNK, sizeof **chunk);
+	return *chunk ? &(*chunk)[fd % CHUNK] : NULL;
+}
+
+static int identity(int fd, dev_t *dev, ino_t *ino)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return 0;
+}
+
+int sfy_fd_set(int fd, struct sfy_fdinfo *info)
+{
+	int saved = errno;
+	if (identity(fd, &info->dev, &info->ino) < 0)
+		return -1;
+	pthread_mutex_lock(&table_lock);
+	struct entry *e = entry_for(fd, 1);
+	if (e) {
+		e->used = 1;
+		e->info = *info;
+	}
+	pthread_mutex_unlock(&table_lock);
+	errno = e ? saved : ENOMEM;
+	return e ? 0 : -1;
+}
+
+int sfy_fd_get(int fd, struct sfy_fdinfo *out)
+{
+	int found = 0;
+	pthread_mutex_lock(&table_lock);
+	struct entry *e = entry_for(fd, 0);
+	if (e && e->used) {
+		*out = e->info;
+		found = 1;
+	}
+	pthread_mutex_unlock(&table_lock);
+	if (!found)
+		return 0;
+	int saved = errno;
+	dev_t dev;
+	ino_t ino;
+	int live = identity(fd, &dev, &ino) == 0 && dev == out->dev && ino == out->ino;
+	errno = saved;
+	return live;
+}
+
+void sfy_fd_clear(int fd)
+{
+	pthread_mutex_lock(&table_lock);
+	struct entry *e = entry_for(fd, 0);
+	if (e)
+		e->used = 0;
+	pthread_mutex_unlock(&table_lock);
+}
+
+void sfy_fd_copy(int from, int to)
+{
+	if (from == to)
+		return;
+	pthread_mutex_lock(&table_lock);
+	struct entry *src = entry_for(from, 0);
+	if (src && src->used) {
+		struct entry *dst = entry_for(to, 1);
+		if (dst)
+			*dst = *src;
+	} else {
+		struct entry *dst = entry_for(to, 0);
+		if (dst)
+			dst->used = 0;
+	}
+	pthread_mutex_unlock(&table_lock);
+}
+
+void sfy_fd_clear_range(unsigned first, unsigned last)
+{
+	if (last >= SFY_FD_MAX)
+		last = SFY_FD_MAX - 1;
+	pthread_mutex_lock(&table_lock);
+	for (unsigned c = first / CHUNK; c <= last / CHUNK && first <= last; c++) {
+		if (!chunks[c])
+			continue;
+		for (unsigned i = 0; i < CHUNK; i++) {
+			unsigned fd = c * CHUNK + i;
+			if (fd >= first && fd <= last)
+				chunks[c][i].used = 0;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+}

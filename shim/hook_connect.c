@@ -1,0 +1,114 @@
+/* connect() and the datagram senders: route, then proxy, pass or refuse. */
+#include "shim.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+
+#include "sfy_fdtable.h"
+#include "sfy_log.h"
+
+/* 1 for TCP-like stream sockets we can proxy, 0 for other INET sockets,
+ * -1 when fd is not a socket we care about (pass through untouched). */
+static int socket_kind(int fd)
+{
+	int type = 0, proto = 0, saved = errno;
+	socklen_t tlen = sizeof type, plen = sizeof proto;
+	int ok = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 &&
+		 getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0;
+	errno = saved;
+	if (!ok)
+		return -1;
+	return type == SOCK_STREAM && (proto == 0 || proto == IPPROTO_TCP || proto == IPPROTO_MPTCP);
+}
+
+static int inet_addr_ok(const struct sockaddr *sa, socklen_t len)
+{
+	if (!sa)
+		return 0;
+	if (len >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET)
+		return 1;
+	return len >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6;
+}
+
+/* 0: go ahead with the real call; -1: refused, errno set. */
+static int datagram_check(int fd, const struct sockaddr *sa, socklen_t len, const char *call)
+{
+	struct s5_addr dst;
+	int err = 0;
+	if (!inet_addr_ok(sa, len) || socket_kind(fd) != 0)
+		return 0;
+	if (sfy_route_for(sa, 0, &dst, &err) != SFY_ROUTE_REFUSE)
+		return 0;
+	sfy_log(SFY_LOG_WARN, "%s on fd %d refused: non-TCP traffic to a non-direct address (udp = block)", call, fd);
+	errno = err;
+	return -1;
+}
+
+SFY_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	sfy_init();
+	if (!inet_addr_ok(addr, len))
+		return sfy_real.connect(fd, addr, len);
+	int kind = socket_kind(fd);
+	if (kind < 0)
+		return sfy_real.connect(fd, addr, len);
+	struct s5_addr dst;
+	int err = 0;
+	switch (sfy_route_for(addr, kind == 1, &dst, &err)) {
+	case SFY_ROUTE_DIRECT:
+		return sfy_real.connect(fd, addr, len);
+	case SFY_ROUTE_REFUSE:
+		sfy_log(SFY_LOG_WARN, "connect on fd %d refused: %s", fd,
+			err == EHOSTUNREACH ? "fake address no longer mapped to a name" : "non-TCP traffic to a non-direct address (udp = block)");
+		errno = err;
+		return -1;
+	case SFY_ROUTE_PROXY:
+		break;
+	}
+	return sfy_proxy_connect(fd, addr, len, &dst);
+}
+
+/* TCP Fast Open sends data with the connect: route it through connect(). */
+static ssize_t fastopen_send(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
+{
+	if (connect(fd, to, len) < 0 && errno != EISCONN)
+		return -1;
+	return send(fd, buf, n, flags & ~MSG_FASTOPEN);
+}
+
+SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
+{
+	sfy_init();
+	if ((flags & MSG_FASTOPEN) && inet_addr_ok(to, len) && socket_kind(fd) == 1)
+		return fastopen_send(fd, buf, n, flags, to, len);
+	if (datagram_check(fd, to, len, "sendto") < 0)
+		return -1;
+	return sfy_real.sendto(fd, buf, n, flags, to, len);
+}
+
+SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	sfy_init();
+	const struct sockaddr *to = msg ? msg->msg_name : NULL;
+	socklen_t len = msg ? msg->msg_namelen : 0;
+	if ((flags & MSG_FASTOPEN) && inet_addr_ok(to, len) && socket_kind(fd) == 1) {
+		if (connect(fd, to, len) < 0 && errno != EISCONN)
+			return -1;
+		struct msghdr copy = *msg;
+		copy.msg_name = NULL;
+		copy.msg_namelen = 0;
+		return sfy_real.sendmsg(fd, &copy, flags & ~MSG_FASTOPEN);
+	}
+	if (datagram_check(fd, to, len, "sendmsg") < 0)
+		return -1;
+	return sfy_real.sendmsg(fd, msg, flags);
+}
+
+SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	sfy_init();
+	for (unsigned i = 0; vec && i < vlen; i++)
+		if (datagram_check(fd, vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen, "sendmmsg") < 0)
+			return -1;
+	return sfy_real.sendmmsg(fd, vec, vlen, flags);
+}

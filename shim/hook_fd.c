@@ -1,0 +1,136 @@
+/* Hooks that keep the per-fd table true (close, dup*, fcntl F_DUPFD*,
+ * close_range) and the ones that read it (getpeername, getsockname). */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "sfy_fdtable.h"
+#include "sfy_log.h"
+
+SFY_EXPORT int close(int fd)
+{
+	sfy_init();
+	sfy_fd_clear(fd);
+	sfy_log_fd_closing(fd);
+	return sfy_real.close(fd);
+}
+
+SFY_EXPORT int dup(int fd)
+{
+	sfy_init();
+	int nfd = sfy_real.dup(fd);
+	if (nfd >= 0)
+		sfy_fd_copy(fd, nfd);
+	return nfd;
+}
+
+SFY_EXPORT int dup2(int fd, int nfd)
+{
+	sfy_init();
+	if (fd != nfd)
+		sfy_log_fd_closing(nfd);
+	int rc = sfy_real.dup2(fd, nfd);
+	if (rc >= 0)
+		sfy_fd_copy(fd, rc);
+	return rc;
+}
+
+SFY_EXPORT int dup3(int fd, int nfd, int flags)
+{
+	sfy_init();
+	sfy_log_fd_closing(nfd);
+	int rc = sfy_real.dup3(fd, nfd, flags);
+	if (rc >= 0)
+		sfy_fd_copy(fd, rc);
+	return rc;
+}
+
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
+{
+	/* Every fcntl argument is an int, a pointer or absent: passing a
+	 * pointer-sized value on covers them all, as libc itself does. */
+	void *arg = va_arg(ap, void *);
+	int rc = real(fd, cmd, arg);
+	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		sfy_fd_copy(fd, rc);
+	return rc;
+}
+
+SFY_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	sfy_init();
+	va_list ap;
+	va_start(ap, cmd);
+	int rc = fcntl_common(sfy_real.fcntl, fd, cmd, ap);
+	va_end(ap);
+	return rc;
+}
+
+SFY_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	sfy_init();
+	va_list ap;
+	va_start(ap, cmd);
+	int rc = fcntl_common(sfy_real.fcntl64 ? sfy_real.fcntl64 : sfy_real.fcntl, fd, cmd, ap);
+	va_end(ap);
+	return rc;
+}
+
+SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	sfy_init();
+	if (!sfy_real.close_range) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int rc = sfy_real.close_range(first, last, flags);
+	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+		sfy_fd_clear_range(first, last);
+		sfy_log_fds_closing(first, last);
+	}
+	return rc;
+}
+
+static void copy_out(const void *src, socklen_t src_len, struct sockaddr *addr, socklen_t *len)
+{
+	memcpy(addr, src, src_len < *len ? src_len : *len); /* POSIX: truncate, report full size */
+	*len = src_len;
+}
+
+SFY_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	sfy_init();
+	struct sfy_fdinfo info;
+	if (!addr || !len || !sfy_fd_get(fd, &info))
+		return sfy_real.getpeername(fd, addr, len);
+	copy_out(&info.peer, info.peer_len, addr, len);
+	return 0;
+}
+
+SFY_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	sfy_init();
+	struct sfy_fdinfo info;
+	struct sockaddr_storage real;
+	socklen_t rlen = sizeof real;
+	if (!addr || !len || !sfy_fd_get(fd, &info) || sfy_real.getsockname(fd, (struct sockaddr *)&real, &rlen) < 0 ||
+	    real.ss_family == info.app_family)
+		return sfy_real.getsockname(fd, addr, len);
+	/* The socket was replaced to reach the proxy: answer in the program's
+	 * family, with the wildcard address and the real local port. */
+	in_port_t port = real.ss_family == AF_INET ? ((struct sockaddr_in *)&real)->sin_port
+						   : ((struct sockaddr_in6 *)&real)->sin6_port;
+	if (info.app_family == AF_INET) {
+		struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = port};
+		copy_out(&s, sizeof s, addr, len);
+	} else {
+		struct sockaddr_in6 s = {.sin6_family = AF_INET6, .sin6_port = port};
+		copy_out(&s, sizeof s, addr, len);
+	}
+	return 0;
+}

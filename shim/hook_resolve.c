@@ -1,0 +1,161 @@
+/* getaddrinfo() family: names are resolved by the proxy, so a name gets a
+ * fake address that connect() later turns back into the name.  Numeric
+ * hosts, /etc/hosts names, localhost and direct domains stay local. */
+#include "shim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sfy_hosts.h"
+#include "sfy_log.h"
+#include "sfy_resolve.h"
+
+#define HOSTS_PATH "/etc/hosts"
+
+int sfy_local_addrs(const char *name, int family, struct sfy_host_addr *out, int max)
+{
+	int n = sfy_hosts_lookup(HOSTS_PATH, name, family, out, max);
+	if (n > 0 || strcasecmp(name, "localhost") != 0)
+		return n;
+	/* RFC 6761: localhost is loopback even when the hosts file forgets it. */
+	if (family != AF_INET6 && n < max) {
+		out[n].family = AF_INET;
+		out[n++].u.v4.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	if (family != AF_INET && n < max) {
+		out[n].family = AF_INET6;
+		out[n++].u.v6 = in6addr_loopback;
+	}
+	return n;
+}
+
+int sfy_fake_addr(const char *name, int family, struct sfy_host_addr *out)
+{
+	struct sockaddr_storage ss;
+	if (strlen(name) > S5_NAME_MAX || sfy_pool_map(sfy_fake_pool, name, family, &ss) < 0)
+		return -1;
+	out->family = family;
+	if (family == AF_INET)
+		out->u.v4 = ((struct sockaddr_in *)&ss)->sin_addr;
+	else
+		out->u.v6 = ((struct sockaddr_in6 *)&ss)->sin6_addr;
+	return 0;
+}
+
+/* Results for a list of known addresses, built by the real getaddrinfo from
+ * their numeric form so that services, socket types and flags behave
+ * exactly as libc's, and freeaddrinfo() frees them as its own. */
+static int gai_from_addrs(const char *node, const char *service, const struct addrinfo *hints,
+			  const struct sfy_host_addr *addrs, int n, struct addrinfo **res)
+{
+	struct addrinfo h = *hints, *head = NULL, **tail = &head;
+	h.ai_flags = (h.ai_flags | AI_NUMERICHOST) & ~(AI_ADDRCONFIG | AI_CANONNAME);
+	int rc = EAI_NONAME;
+	for (int i = 0; i < n; i++) {
+		char text[INET6_ADDRSTRLEN];
+		struct addrinfo *part = NULL;
+		inet_ntop(addrs[i].family, &addrs[i].u, text, sizeof text);
+		h.ai_family = addrs[i].family;
+		rc = sfy_real.getaddrinfo(text, service, &h, &part);
+		if (rc != 0)
+			break;
+		*tail = part;
+		while (*tail)
+			tail = &(*tail)->ai_next;
+	}
+	if (rc != 0 || !head) {
+		if (head)
+			sfy_real.freeaddrinfo(head);
+		return rc ? rc : EAI_NONAME;
+	}
+	if ((hints->ai_flags & AI_CANONNAME) && !(head->ai_canonname = strdup(node))) {
+		sfy_real.freeaddrinfo(head);
+		return EAI_MEMORY;
+	}
+	*res = head;
+	return 0;
+}
+
+SFY_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+{
+	sfy_init();
+	if (!node || !sfy_fake_pool || !res)
+		return sfy_real.getaddrinfo(node, service, hints, res);
+	struct addrinfo h = {0};
+	if (hints)
+		h = *hints;
+	struct addrinfo numeric = h;
+	numeric.ai_flags |= AI_NUMERICHOST;
+	int rc = sfy_real.getaddrinfo(node, service, &numeric, res);
+	if (rc != EAI_NONAME || (h.ai_flags & AI_NUMERICHOST))
+		return rc; /* a numeric host, or an error that is not about the name */
+	if (sfy_name_is_direct(&sfy_cfg, node)) {
+		sfy_log(SFY_LOG_DEBUG, "resolve %s locally (direct_domain)", node);
+		return sfy_real.getaddrinfo(node, service, hints, res);
+	}
+	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
+		return EAI_FAMILY;
+	struct sfy_host_addr addrs[SFY_HOSTS_MAX_ADDRS];
+	int n = sfy_local_addrs(node, h.ai_family, addrs, SFY_HOSTS_MAX_ADDRS);
+	if (n == 0) {
+		/* AF_UNSPEC gets IPv4 only: one address per name is enough, and
+		 * IPv4 works on sockets of either family. */
+		if (sfy_fake_addr(node, h.ai_family == AF_INET6 ? AF_INET6 : AF_INET, &addrs[0]) < 0)
+			return strlen(node) > S5_NAME_MAX ? EAI_NONAME : EAI_MEMORY;
+		n = 1;
+		sfy_log(SFY_LOG_DEBUG, "resolve %s: fake address for remote dns", node);
+	}
+	return gai_from_addrs(node, service, &h, addrs, n, res);
+}
+
+SFY_EXPORT void freeaddrinfo(struct addrinfo *ai)
+{
+	sfy_init();
+	sfy_real.freeaddrinfo(ai); /* our results are libc's own allocations */
+}
+
+/* Name for a socket address without DNS: the fake pool, then /etc/hosts.
+ * Returns 1 with name, 0 when there is none. */
+int sfy_reverse_name(const struct sockaddr *sa, char *name, size_t cap)
+{
+	struct sockaddr_in v4;
+	if (sfy_unmap_v4(sa, &v4))
+		sa = (const struct sockaddr *)&v4;
+	if (sfy_pool_name(sfy_fake_pool, sa, name, cap) > 0)
+		return 1;
+	struct sfy_host_addr a = {.family = sa->sa_family};
+	if (sa->sa_family == AF_INET)
+		a.u.v4 = ((const struct sockaddr_in *)sa)->sin_addr;
+	else
+		a.u.v6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	return sfy_hosts_reverse(HOSTS_PATH, &a, name, cap);
+}
+
+SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen, char *serv,
+			   socklen_t servlen, int flags)
+{
+	sfy_init();
+	int inet = sa && ((sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) ||
+			  (sa->sa_family == AF_INET6 && salen >= sizeof(struct sockaddr_in6)));
+	if (!sfy_fake_pool || !host || !hostlen || !inet || (flags & NI_NUMERICHOST))
+		return sfy_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+	char name[S5_NAME_MAX + 1];
+	if (!sfy_reverse_name(sa, name, sizeof name)) {
+		if (flags & NI_NAMEREQD)
+			return EAI_NONAME;
+		/* Reverse DNS would leak the address to the local resolver. */
+		return sfy_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
+	}
+	if (strlen(name) >= hostlen)
+		return EAI_OVERFLOW;
+	if (serv && servlen) {
+		int rc = sfy_real.getnameinfo(sa, salen, NULL, 0, serv, servlen, flags);
+		if (rc != 0)
+			return rc;
+	}
+	strcpy(host, name);
+	return 0;
+}

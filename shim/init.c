@@ -1,0 +1,101 @@
+/* One-time initialisation: real libc symbols, configuration, fake pool. */
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+
+#include "sfy_fdtable.h"
+#include "sfy_log.h"
+
+struct sfy_real sfy_real;
+struct sfy_config sfy_cfg;
+struct sfy_pool *sfy_fake_pool;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+/* Set while this thread runs the initialisation: hooks it reaches (config
+ * reading closes a file) must not wait on the pthread_once they are inside. */
+static __thread int initialising;
+
+#define RESOLVE(name) (*(void **)&sfy_real.name = dlsym(RTLD_NEXT, #name))
+
+static void resolve_symbols(void)
+{
+	RESOLVE(connect);
+	RESOLVE(close);
+	RESOLVE(dup);
+	RESOLVE(dup2);
+	RESOLVE(dup3);
+	RESOLVE(fcntl);
+	RESOLVE(fcntl64); /* glibc >= 2.28; programs built with 64-bit offsets call it */
+	RESOLVE(close_range); /* may be NULL on an old libc */
+	RESOLVE(getaddrinfo);
+	RESOLVE(freeaddrinfo);
+	RESOLVE(getnameinfo);
+	RESOLVE(gethostbyname);
+	RESOLVE(gethostbyname2);
+	RESOLVE(gethostbyname_r);
+	RESOLVE(gethostbyname2_r);
+	RESOLVE(gethostbyaddr);
+	RESOLVE(getpeername);
+	RESOLVE(getsockname);
+	RESOLVE(sendto);
+	RESOLVE(sendmsg);
+	RESOLVE(sendmmsg);
+}
+
+/* Hold our locks across fork() so the child never inherits one mid-update. */
+static void before_fork(void)
+{
+	if (sfy_fake_pool)
+		sfy_pool_lock(sfy_fake_pool);
+	sfy_fd_lock();
+}
+
+static void after_fork(void)
+{
+	sfy_fd_unlock();
+	if (sfy_fake_pool)
+		sfy_pool_unlock(sfy_fake_pool);
+}
+
+static const char *env_lookup(const char *name)
+{
+	return getenv(name);
+}
+
+static void init_once_body(void)
+{
+	int saved = errno;
+	initialising = 1;
+	resolve_symbols();
+	int secure = getauxval(AT_SECURE) != 0;
+	sfy_config_load(&sfy_cfg, secure, env_lookup);
+	sfy_log_setup(&sfy_cfg);
+	if (!sfy_cfg.valid)
+		sfy_log_to_stderr("%s; proxied connections will fail (EACCES) until it is fixed", sfy_cfg.error);
+	if (sfy_cfg.remote_dns) {
+		sfy_fake_pool = sfy_pool_new(&sfy_cfg.fake4, &sfy_cfg.fake6, sfy_cfg.fake_pool_size);
+		if (!sfy_fake_pool)
+			sfy_log(SFY_LOG_ERROR, "cannot create the fake address pool; names will not resolve");
+	}
+	pthread_atfork(before_fork, after_fork, after_fork);
+	sfy_log(SFY_LOG_DEBUG, "loaded; config %s, proxy %s, %s dns%s", sfy_cfg.source[0] ? sfy_cfg.source : "(defaults)",
+		sfy_cfg.proxy_text, sfy_cfg.remote_dns ? "remote" : "local", secure ? ", secure mode: environment ignored" : "");
+	initialising = 0;
+	errno = saved;
+}
+
+void sfy_init(void)
+{
+	if (initialising)
+		return;
+	pthread_once(&init_once, init_once_body);
+}
+
+__attribute__((constructor)) static void sfy_constructor(void)
+{
+	sfy_init();
+}

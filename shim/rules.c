@@ -1,0 +1,110 @@
+/* Direct (bypass) rules: which destinations go around the proxy. */
+#include "sfy_config.h"
+
+#include <netinet/in.h>
+#include <string.h>
+#include <strings.h>
+
+int sfy_unmap_v4(const struct sockaddr *sa, struct sockaddr_in *out)
+{
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	if (!IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return 0;
+	memset(out, 0, sizeof *out);
+	out->sin_family = AF_INET;
+	out->sin_port = s6->sin6_port;
+	memcpy(&out->sin_addr, s6->sin6_addr.s6_addr + 12, 4);
+	return 1;
+}
+
+/* Pointer to the raw address bytes and port of an AF_INET/AF_INET6 sockaddr. */
+static const uint8_t *raw_addr(const struct sockaddr *sa, uint16_t *port)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		*port = ntohs(s->sin_port);
+		return (const uint8_t *)&s->sin_addr;
+	}
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	*port = ntohs(s6->sin6_port);
+	return s6->sin6_addr.s6_addr;
+}
+
+int sfy_cidr_match(const struct sfy_cidr *c, const struct sockaddr *sa)
+{
+	struct sockaddr_in v4;
+	if (sfy_unmap_v4(sa, &v4))
+		sa = (const struct sockaddr *)&v4;
+	if (sa->sa_family != c->family)
+		return 0;
+	uint16_t port;
+	const uint8_t *a = raw_addr(sa, &port);
+	if (c->port && c->port != port)
+		return 0;
+	int full = c->prefix / 8, bits = c->prefix % 8;
+	if (memcmp(a, c->addr, (size_t)full) != 0)
+		return 0;
+	if (bits) {
+		uint8_t mask = (uint8_t)(0xff << (8 - bits));
+		if ((a[full] & mask) != (c->addr[full] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+/* "example.com" matches example.com and any name below it, case-insensitively;
+ * a trailing dot on name (fully qualified form) is ignored. */
+int sfy_domain_match(const char *suffix, const char *name)
+{
+	size_t slen = strlen(suffix), nlen = strlen(name);
+	if (nlen && name[nlen - 1] == '.')
+		nlen--;
+	if (slen == 0 || nlen < slen)
+		return 0;
+	if (strncasecmp(name + nlen - slen, suffix, slen) != 0)
+		return 0;
+	return nlen == slen || name[nlen - slen - 1] == '.';
+}
+
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+int sfy_addr_is_direct(const struct sfy_config *cfg, const struct sockaddr *sa)
+{
+	struct sockaddr_in v4;
+	if (sfy_unmap_v4(sa, &v4))
+		sa = (const struct sockaddr *)&v4;
+	if (cfg->direct_loopback && is_loopback(sa))
+		return 1;
+	for (int i = 0; i < cfg->n_direct; i++)
+		if (sfy_cidr_match(&cfg->direct[i], sa))
+			return 1;
+	return 0;
+}
+
+int sfy_name_is_direct(const struct sfy_config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->n_direct_domain; i++)
+		if (sfy_domain_match(cfg->direct_domain[i], name))
+			return 1;
+	return 0;
+}
+
+int sfy_addr_is_proxy(const struct sfy_config *cfg, const struct sockaddr *sa)
+{
+	struct sockaddr_in v4;
+	if (sfy_unmap_v4(sa, &v4))
+		sa = (const struct sockaddr *)&v4;
+	const struct sockaddr *p = (const struct sockaddr *)&cfg->proxy;
+	if (sa->sa_family != p->sa_family)
+		return 0;
+	uint16_t port_a, port_p;
+	const uint8_t *a = raw_addr(sa, &port_a), *b = raw_addr(p, &port_p);
+	return port_a == port_p && memcmp(a, b, sa->sa_family == AF_INET ? 4 : 16) == 0;
+}

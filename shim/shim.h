@@ -1,0 +1,57 @@
+/* Internal to the preloaded library: the real libc functions, the loaded
+ * configuration and pool, and the entry points hook files share. */
+#ifndef SHIM_H
+#define SHIM_H
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include "sfy_config.h"
+#include "sfy_pool.h"
+#include "socks5_codec.h"
+
+#define SFY_EXPORT __attribute__((visibility("default")))
+
+struct sfy_real {
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*close)(int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	int (*close_range)(unsigned, unsigned, int);
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	void (*freeaddrinfo)(struct addrinfo *);
+	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **, int *);
+	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
+};
+
+extern struct sfy_real sfy_real;
+extern struct sfy_config sfy_cfg;
+extern struct sfy_pool *sfy_fake_pool; /* NULL when remote DNS is off */
+
+/* Idempotent, thread-safe; every hook calls it first. */
+void sfy_init(void);
+
+/* Where a destination goes. */
+enum sfy_route { SFY_ROUTE_DIRECT, SFY_ROUTE_PROXY, SFY_ROUTE_REFUSE };
+
+/* Decide for a stream (is_stream) or datagram socket; for PROXY fills dst
+ * (name for fake addresses), for REFUSE sets *err. */
+enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err);
+/* Connect fd through the proxy to dst.  Returns 0, or -1 with errno set. */
+int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len, const struct s5_addr *dst);
+/* Text for logs: "name:port" or "[v6]:port". */
+void sfy_addr_text(const struct s5_addr *a, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,387 @@
+/* The SOCKS5 CONNECT exchange on the caller's own fd, and the routing
+ * decision that precedes it.  The fd is put in non-blocking mode for the
+ * exchange so that every wait is a poll() with a deadline; the program's
+ * flags are restored afterwards. */
+#include "shim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sfy_fdtable.h"
+#include "sfy_log.h"
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for events on fd until deadline; EINTR restarts with the time left. */
+static int wait_fd(int fd, short events, long long deadline)
+{
+	for (;;) {
+		long long left = deadline - now_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		struct pollfd p = {.fd = fd, .events = events};
+		int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0)
+			return 0; /* readiness or an error: the next call reports which */
+		if (r == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+static int send_all(int fd, const uint8_t *buf, size_t len, long long deadline)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = send(fd, buf + done, len - done, MSG_NOSIGNAL);
+		if (n > 0) {
+			done += (size_t)n;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (wait_fd(fd, POLLOUT, deadline) < 0)
+				return -1;
+		} else if (errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Read exactly len bytes (never more: what follows belongs to the program).
+ * EOF: ECONNRESET before any byte of the message (started == 0), else EPROTO. */
+static int recv_exact(int fd, uint8_t *buf, size_t len, long long deadline, int started)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = recv(fd, buf + got, len - got, 0);
+		if (n > 0) {
+			got += (size_t)n;
+		} else if (n == 0) {
+			errno = (got || started) ? EPROTO : ECONNRESET;
+			return -1;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (wait_fd(fd, POLLIN, deadline) < 0)
+				return -1;
+		} else if (errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A reply is VER REP RSV ATYP then 4, 16 or 1+N address bytes and a port:
+ * read the head and the first address byte, then exactly the rest. */
+static int read_reply(int fd, struct s5_reply *reply, long long deadline)
+{
+	uint8_t buf[S5_REPLY_MAX];
+	if (recv_exact(fd, buf, 5, deadline, 0) < 0)
+		return -1;
+	size_t total;
+	switch (buf[3]) {
+	case S5_ATYP_IPV4: total = 10; break;
+	case S5_ATYP_IPV6: total = 22; break;
+	case S5_ATYP_DOMAIN: total = 7 + (size_t)buf[4]; break;
+	default: total = 0; break;
+	}
+	if (buf[0] != S5_VERSION || total == 0 || (buf[3] == S5_ATYP_DOMAIN && buf[4] == 0)) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (recv_exact(fd, buf + 5, total - 5, deadline, 1) < 0)
+		return -1;
+	if (s5_decode_reply(buf, total, reply) != (int)total) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
+struct exchange {
+	int fd;
+	long long deadline;
+	const char *step; /* for the log line when it fails */
+	int rep;          /* reply code, -1 until one arrived */
+};
+
+static int negotiate_method(struct exchange *x)
+{
+	uint8_t buf[S5_AUTH_REQUEST_MAX];
+	int with_auth = sfy_cfg.user[0] != '\0';
+	int n = s5_encode_greeting(buf, sizeof buf, with_auth);
+	uint8_t method;
+	x->step = "greeting";
+	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0 || recv_exact(x->fd, buf, 2, x->deadline, 0) < 0)
+		return -1;
+	if (s5_decode_method(buf, 2, &method) != 2) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (method == S5_METHOD_NONE)
+		return 0;
+	if (method == S5_METHOD_UNACCEPTABLE) {
+		x->step = with_auth ? "greeting (proxy accepts none of our methods)"
+				    : "greeting (proxy requires authentication; set a username and password)";
+		errno = EACCES;
+		return -1;
+	}
+	if (method != S5_METHOD_USERPASS || !with_auth) {
+		x->step = "greeting (proxy chose a method we did not offer)";
+		errno = EPROTO;
+		return -1;
+	}
+	x->step = "authentication";
+	n = s5_encode_auth(buf, sizeof buf, sfy_cfg.user, sfy_cfg.pass);
+	uint8_t status;
+	if (n < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0 || recv_exact(x->fd, buf, 2, x->deadline, 0) < 0)
+		return -1;
+	if (s5_decode_auth(buf, 2, &status) != 2) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (status != 0) {
+		x->step = "authentication (user name or password rejected)";
+		errno = EACCES;
+		return -1;
+	}
+	return 0;
+}
+
+static int request(struct exchange *x, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply)
+{
+	uint8_t buf[S5_REQUEST_MAX];
+	int n = s5_encode_request(buf, sizeof buf, cmd, dst);
+	x->step = "request";
+	if (n < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0)
+		return -1;
+	x->step = "reply";
+	if (read_reply(x->fd, reply, x->deadline) < 0)
+		return -1;
+	x->rep = reply->rep;
+	if (reply->rep != S5_REP_SUCCEEDED) {
+		errno = s5_rep_errno(reply->rep);
+		return -1;
+	}
+	return 0;
+}
+
+/* Connect fd (non-blocking by now) to the proxy within connect_timeout. */
+static int connect_proxy(int fd, const struct sockaddr *proxy, socklen_t len)
+{
+	if (sfy_real.connect(fd, proxy, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -1;
+	if (wait_fd(fd, POLLOUT, now_ms() + sfy_cfg.connect_timeout_ms) < 0)
+		return -1;
+	int err = 0;
+	socklen_t elen = sizeof err;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		return -1;
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* Options a program may have set that a replacement socket must carry. */
+static const struct { int level, name; } carried_opts[] = {
+	{SOL_SOCKET, SO_KEEPALIVE}, {SOL_SOCKET, SO_LINGER}, {SOL_SOCKET, SO_RCVTIMEO},
+	{SOL_SOCKET, SO_SNDTIMEO}, {SOL_SOCKET, SO_PRIORITY}, {SOL_SOCKET, SO_MARK},
+	{SOL_SOCKET, SO_OOBINLINE}, {SOL_SOCKET, SO_RCVBUF}, {SOL_SOCKET, SO_SNDBUF},
+	{IPPROTO_TCP, TCP_NODELAY}, {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL},
+	{IPPROTO_TCP, TCP_KEEPCNT}, {IPPROTO_TCP, TCP_USER_TIMEOUT}, {IPPROTO_TCP, TCP_CONGESTION},
+};
+
+static void carry_options(int from, int to)
+{
+	for (size_t i = 0; i < sizeof carried_opts / sizeof carried_opts[0]; i++) {
+		char a[64], b[64];
+		socklen_t alen = sizeof a, blen = sizeof b;
+		int level = carried_opts[i].level, name = carried_opts[i].name;
+		if (getsockopt(from, level, name, a, &alen) < 0 || getsockopt(to, level, name, b, &blen) < 0)
+			continue;
+		if (alen == blen && memcmp(a, b, alen) == 0)
+			continue; /* left at the default: do not pin it (buffers autotune) */
+		if ((name == SO_RCVBUF || name == SO_SNDBUF) && level == SOL_SOCKET && alen == sizeof(int)) {
+			int v;
+			memcpy(&v, a, sizeof v);
+			v /= 2; /* the kernel reports twice what was set */
+			memcpy(a, &v, sizeof v);
+		}
+		setsockopt(to, level, name, a, alen);
+	}
+}
+
+/* The program's socket cannot reach the proxy's family: put a socket of the
+ * proxy's family on the same fd number, keeping flags and options. */
+static int replace_socket(int fd, int family)
+{
+	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+	int fresh = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fl < 0 || fdfl < 0 || fresh < 0) {
+		if (fresh >= 0)
+			sfy_real.close(fresh);
+		return -1;
+	}
+	carry_options(fd, fresh);
+	int rc = sfy_real.dup3(fresh, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+	int saved = errno;
+	sfy_real.close(fresh);
+	if (rc < 0) {
+		errno = saved;
+		return -1;
+	}
+	return fcntl(fd, F_SETFL, fl);
+}
+
+/* Proxy address usable on fd: as configured, v4-mapped for an IPv6 socket,
+ * or after replacing the socket.  Sets *app_family to the program's family. */
+static int proxy_addr_for(int fd, struct sockaddr_storage *out, socklen_t *len, int *app_family)
+{
+	int family = 0, v6only = 0;
+	socklen_t flen = sizeof family, vlen = sizeof v6only;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &flen) < 0)
+		return -1;
+	*app_family = family;
+	int pfamily = sfy_cfg.proxy.ss_family;
+	memcpy(out, &sfy_cfg.proxy, sizeof *out);
+	*len = sfy_cfg.proxy_len;
+	if (family == pfamily)
+		return 0;
+	if (family == AF_INET6 && pfamily == AF_INET &&
+	    getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vlen) == 0 && !v6only) {
+		const struct sockaddr_in *p4 = (const struct sockaddr_in *)&sfy_cfg.proxy;
+		struct sockaddr_in6 *m = (struct sockaddr_in6 *)out;
+		memset(out, 0, sizeof *out);
+		m->sin6_family = AF_INET6;
+		m->sin6_port = p4->sin_port;
+		m->sin6_addr.s6_addr[10] = m->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(m->sin6_addr.s6_addr + 12, &p4->sin_addr, 4);
+		*len = sizeof *m;
+		return 0;
+	}
+	sfy_log(SFY_LOG_DEBUG, "fd %d: socket family %d cannot reach proxy %s; replacing the socket", fd, family,
+		sfy_cfg.proxy_text);
+	return replace_socket(fd, pfamily);
+}
+
+void sfy_addr_text(const struct s5_addr *a, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN];
+	if (a->atyp == S5_ATYP_DOMAIN)
+		snprintf(out, cap, "%s:%u", a->u.domain.name, a->port);
+	else if (a->atyp == S5_ATYP_IPV4)
+		snprintf(out, cap, "%s:%u", inet_ntop(AF_INET, a->u.ipv4, ip, sizeof ip), a->port);
+	else
+		snprintf(out, cap, "[%s]:%u", inet_ntop(AF_INET6, a->u.ipv6, ip, sizeof ip), a->port);
+}
+
+int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len, const struct s5_addr *dst)
+{
+	char what[300];
+	sfy_addr_text(dst, what, sizeof what);
+	if (!sfy_cfg.valid) {
+		sfy_log(SFY_LOG_WARN, "connect %s refused: configuration error (%s)", what, sfy_cfg.error);
+		errno = EACCES;
+		return -1;
+	}
+	struct sfy_fdinfo info = {.peer_len = app_len};
+	struct sockaddr_storage proxy;
+	socklen_t proxy_len;
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || proxy_addr_for(fd, &proxy, &proxy_len, &info.app_family) < 0)
+		return -1;
+	memcpy(&info.peer, app_addr, app_len < sizeof info.peer ? app_len : sizeof info.peer);
+	long long t0 = now_ms();
+	struct exchange x = {.fd = fd, .deadline = t0 + sfy_cfg.handshake_timeout_ms, .step = "connect to proxy", .rep = -1};
+	struct s5_reply reply;
+	int rc = -1;
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -1;
+	if (connect_proxy(fd, (struct sockaddr *)&proxy, proxy_len) == 0) {
+		x.deadline = now_ms() + sfy_cfg.handshake_timeout_ms;
+		if (negotiate_method(&x) == 0 && request(&x, S5_CMD_CONNECT, dst, &reply) == 0)
+			rc = 0;
+	}
+	int err = errno;
+	if (!(flags & O_NONBLOCK))
+		fcntl(fd, F_SETFL, flags);
+	if (rc == 0) {
+		sfy_fd_set(fd, &info);
+		sfy_log(SFY_LOG_INFO, "connect %s via %s (%s dns) ok %.1fms", what, sfy_cfg.proxy_text,
+			dst->atyp == S5_ATYP_DOMAIN ? "remote" : "no", (double)(now_ms() - t0));
+		return 0;
+	}
+	if (x.rep >= 0)
+		sfy_log(SFY_LOG_WARN, "connect %s via %s failed: proxy replied %d (%s)", what, sfy_cfg.proxy_text, x.rep,
+			s5_rep_text((uint8_t)x.rep));
+	else
+		sfy_log(SFY_LOG_WARN, "connect %s via %s failed at %s: %s", what, sfy_cfg.proxy_text, x.step,
+			err == EPROTO ? "malformed or truncated reply" : strerror(err));
+	if (x.step[0] != 'c') /* past the TCP connect: the proxy must not keep a half-set-up session */
+		shutdown(fd, SHUT_RDWR);
+	errno = err;
+	return -1;
+}
+
+enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err)
+{
+	struct sockaddr_in v4;
+	if (sfy_unmap_v4(sa, &v4))
+		sa = (const struct sockaddr *)&v4;
+	char name[S5_NAME_MAX + 1];
+	int fake = sfy_fake_pool ? sfy_pool_name(sfy_fake_pool, sa, name, sizeof name) : 0;
+	uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+						       : ((const struct sockaddr_in6 *)sa)->sin6_port);
+	if (fake < 0 || (fake > 0 && !is_stream)) {
+		*err = fake < 0 ? EHOSTUNREACH : EPERM;
+		return SFY_ROUTE_REFUSE;
+	}
+	if (fake > 0) {
+		s5_addr_from_name(dst, name, port);
+		return SFY_ROUTE_PROXY;
+	}
+	if (sfy_addr_is_proxy(&sfy_cfg, sa) || sfy_addr_is_direct(&sfy_cfg, sa))
+		return SFY_ROUTE_DIRECT;
+	if (!is_stream) {
+		*err = EPERM;
+		return sfy_cfg.udp_allow ? SFY_ROUTE_DIRECT : SFY_ROUTE_REFUSE;
+	}
+	memset(dst, 0, sizeof *dst);
+	dst->port = port;
+	if (sa->sa_family == AF_INET) {
+		dst->atyp = S5_ATYP_IPV4;
+		memcpy(dst->u.ipv4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else {
+		dst->atyp = S5_ATYP_IPV6;
+		memcpy(dst->u.ipv6, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, 16);
+	}
+	return SFY_ROUTE_PROXY;
+}
