@@ -319,6 +319,20 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 	return "unknown key";
 }
 
+/* " # comment" after a value is a comment, except in credentials, which
+ * are taken verbatim (a password may contain " #"). */
+static void strip_inline_comment(const char *key, char *val)
+{
+	if (strcmp(key, "username") == 0 || strcmp(key, "password") == 0)
+		return;
+	for (char *p = val; *p; p++) {
+		if (*p == '#' && (p == val || isspace((unsigned char)p[-1]))) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
 int sfy_config_parse_text(struct sfy_config *cfg, const char *text, const char *name)
 {
 	char line[SFY_MAX_LINE + 2];
@@ -343,7 +357,9 @@ int sfy_config_parse_text(struct sfy_config *cfg, const char *text, const char *
 			return -1;
 		}
 		*eq = '\0';
-		char *key = trim(s), *val = trim(eq + 1);
+		char *key = trim(s), *val = eq + 1;
+		strip_inline_comment(key, val);
+		val = trim(val);
 		char detail[SFY_ERR_MAX / 2];
 		const char *why = apply_key(cfg, key, val, detail, sizeof detail);
 		if (why) {

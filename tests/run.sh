@@ -1,0 +1,60 @@
+#!/bin/sh
+# The whole test run behind `make test`: C unit tests (cmocka, built with
+# ASan+UBSan), shell lint, then the bats integration suite in private
+# namespaces.  Ends with one line: "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.." || exit 1
+passed=0
+failed=0
+skipped=0
+log=build/test-logs
+mkdir -p "$log"
+
+count() { # $1 = passed, $2 = failed
+	passed=$((passed + $1))
+	failed=$((failed + $2))
+}
+
+echo "== unit tests (cmocka, ASan+UBSan)"
+for t in build/tests/test_*; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	"$t" >"$log/$name.log" 2>&1
+	rc=$?
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log/$name.log" | tail -n 1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log/$name.log" | tail -n 1)
+	p=${p:-0}
+	f=${f:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # crashed or sanitizer report
+	printf '%-24s %s passed, %s failed\n' "$name" "$p" "$f"
+	[ "$f" -eq 0 ] || sed 's/^/    /' "$log/$name.log" | tail -n 40
+	count "$p" "$f"
+done
+
+echo "== shellcheck"
+for s in scripts/socksify scripts/*.sh tests/run.sh; do
+	if shellcheck "$s" >"$log/shellcheck.log" 2>&1; then
+		count 1 0
+	else
+		echo "shellcheck $s failed:"; cat "$log/shellcheck.log"
+		count 0 1
+	fi
+done
+
+echo "== integration tests (bats, private network namespace)"
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIPPED: the integration suite needs root (namespaces, danted)" >&2
+	count 0 1
+else
+	tests/bats/run --tap >"$log/bats.tap" 2>&1
+	cat "$log/bats.tap"
+	p=$(grep -c '^ok ' "$log/bats.tap")
+	f=$(grep -c '^not ok ' "$log/bats.tap")
+	skipped=$(grep -c '^ok .* # skip' "$log/bats.tap")
+	p=$((p - skipped))
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi # bats itself failed
+	count "$p" "$f"
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
