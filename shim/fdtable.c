@@ -35,8 +35,8 @@ static struct entry *entry_for(int fd, int create)
 	if (fd < 0 || fd >= SFY_FD_MAX)
 		return NULL;
 	struct entry **chunk = &chunks[fd / CHUNK];
-	if (!*chunk && create)
-		*chunk = calloc(CHUNK, sizeof **chunk);
+	if (!*chunk && create) /* published with release: see sfy_fd_clear */
+		__atomic_store_n(chunk, calloc(CHUNK, sizeof **chunk), __ATOMIC_RELEASE);
 	return *chunk ? &(*chunk)[fd % CHUNK] : NULL;
 }
 
@@ -86,13 +86,15 @@ int sfy_fd_get(int fd, struct sfy_fdinfo *out)
 	return live;
 }
 
+/* Lock-free: close() is async-signal-safe, so its hook must not take a
+ * lock that the interrupted thread may hold. */
 void sfy_fd_clear(int fd)
 {
-	pthread_mutex_lock(&table_lock);
-	struct entry *e = entry_for(fd, 0);
-	if (e)
-		e->used = 0;
-	pthread_mutex_unlock(&table_lock);
+	if (fd < 0 || fd >= SFY_FD_MAX)
+		return;
+	struct entry *chunk = __atomic_load_n(&chunks[fd / CHUNK], __ATOMIC_ACQUIRE);
+	if (chunk)
+		__atomic_store_n(&chunk[fd % CHUNK].used, 0, __ATOMIC_RELEASE);
 }
 
 void sfy_fd_copy(int from, int to)

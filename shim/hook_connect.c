@@ -8,17 +8,17 @@
 #include "sfy_log.h"
 
 /* 1 for TCP-like stream sockets we can proxy, 0 for other INET sockets,
- * -1 when fd is not a socket we care about (pass through untouched). */
+ * -1 when fd is not a socket (pass through untouched).  The kernel reports
+ * the real protocol even when the program passed 0, so one call is enough. */
 static int socket_kind(int fd)
 {
-	int type = 0, proto = 0, saved = errno;
-	socklen_t tlen = sizeof type, plen = sizeof proto;
-	int ok = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 &&
-		 getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0;
+	int proto = 0, saved = errno;
+	socklen_t plen = sizeof proto;
+	int ok = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0;
 	errno = saved;
 	if (!ok)
 		return -1;
-	return type == SOCK_STREAM && (proto == 0 || proto == IPPROTO_TCP || proto == IPPROTO_MPTCP);
+	return proto == IPPROTO_TCP || proto == IPPROTO_MPTCP;
 }
 
 static int inet_addr_ok(const struct sockaddr *sa, socklen_t len)

@@ -19,11 +19,16 @@
 #include "sfy_fdtable.h"
 #include "sfy_log.h"
 
-static long long now_ms(void)
+static long long now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static long long now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 /* Wait for events on fd until deadline; EINTR restarts with the time left. */
@@ -319,8 +324,8 @@ int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len
 	if (flags < 0 || proxy_addr_for(fd, &proxy, &proxy_len, &info.app_family) < 0)
 		return -1;
 	memcpy(&info.peer, app_addr, app_len < sizeof info.peer ? app_len : sizeof info.peer);
-	long long t0 = now_ms();
-	struct exchange x = {.fd = fd, .deadline = t0 + sfy_cfg.handshake_timeout_ms, .step = "connect to proxy", .rep = -1};
+	long long t0 = now_us();
+	struct exchange x = {.fd = fd, .deadline = t0 / 1000 + sfy_cfg.handshake_timeout_ms, .step = "connect to proxy", .rep = -1};
 	struct s5_reply reply;
 	int rc = -1;
 	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
@@ -336,7 +341,7 @@ int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len
 	if (rc == 0) {
 		sfy_fd_set(fd, &info);
 		sfy_log(SFY_LOG_INFO, "connect %s via %s (%s dns) ok %.1fms", what, sfy_cfg.proxy_text,
-			dst->atyp == S5_ATYP_DOMAIN ? "remote" : "no", (double)(now_ms() - t0));
+			dst->atyp == S5_ATYP_DOMAIN ? "remote" : "no", (double)(now_us() - t0) / 1000.0);
 		return 0;
 	}
 	if (x.rep >= 0)
