@@ -30,8 +30,8 @@ int s5_decode_method(const uint8_t *in, size_t len, uint8_t *method)
 int s5_encode_auth(uint8_t *out, size_t cap, const char *user, const char *pass)
 {
 	size_t ulen = strlen(user), plen = strlen(pass);
-	/* RFC 1929 lengths are one byte each; a user name cannot be empty. */
-	if (ulen < 1 || ulen > 255 || plen > 255)
+	/* RFC 1929: each is 1 to 255 bytes. */
+	if (ulen < 1 || ulen > 255 || plen < 1 || plen > 255)
 		return S5_EINVAL;
 	size_t n = 3 + ulen + plen;
 	if (cap < n)

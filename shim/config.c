@@ -92,6 +92,7 @@ int sfy_cidr_parse(const char *text, struct sfy_cidr *out, int allow_port)
 {
 	char addr[64];
 	const char *rest;
+	const char *colon = strchr(text, ':');
 	size_t alen;
 	memset(out, 0, sizeof *out);
 	if (text[0] == '[') { /* [v6][/n][:port] */
@@ -101,7 +102,7 @@ int sfy_cidr_parse(const char *text, struct sfy_cidr *out, int allow_port)
 		alen = (size_t)(close - text - 1);
 		text++;
 		rest = close + 1;
-	} else if (strchr(text, '.')) { /* a.b.c.d[/n][:port] */
+	} else if (!colon || !strchr(colon + 1, ':')) { /* a.b.c.d[/n][:port]: one ':' at most */
 		alen = strcspn(text, "/:");
 		rest = text + alen;
 	} else { /* bare v6[/n]: its colons leave no room for a port */
@@ -158,9 +159,9 @@ static int percent_decode(const char *in, size_t len, char *out, size_t cap)
 
 static int set_proxy_host(struct sfy_config *cfg, const char *host, uint16_t port)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->proxy;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&cfg->proxy;
-	memset(&cfg->proxy, 0, sizeof cfg->proxy);
+	struct sockaddr_storage parsed = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&parsed;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&parsed;
 	if (strcmp(host, "localhost") == 0)
 		host = "127.0.0.1";
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
@@ -176,6 +177,7 @@ static int set_proxy_host(struct sfy_config *cfg, const char *host, uint16_t por
 	} else {
 		return -1;
 	}
+	cfg->proxy = parsed;
 	return 0;
 }
 
@@ -219,6 +221,8 @@ int sfy_config_parse_proxy_url(struct sfy_config *cfg, const char *url, char *er
 			portstr = hend + 1;
 		else
 			hend = p + strcspn(p, "/");
+		if (!portstr && *hend && strcmp(hend, "/") != 0)
+			return snprintf(err, errlen, "proxy URL: junk after host"), -1;
 	}
 	if ((size_t)(hend - p) >= sizeof host || hend == p)
 		return snprintf(err, errlen, "proxy URL: bad host"), -1;
@@ -271,15 +275,19 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 	}
 	if (strcmp(key, "direct_domain") == 0) {
 		const char *d = val[0] == '.' ? val + 1 : val;
+		size_t len = strlen(d);
+		if (len && d[len - 1] == '.')
+			len--; /* fully qualified form: same domain */
 		if (cfg->n_direct_domain >= SFY_MAX_DOMAINS)
 			return "too many direct domains (at most 64)";
-		if (!d[0] || strlen(d) > 253 || strpbrk(d, " \t/:@"))
+		if (!len || len > 253 || strpbrk(d, " \t/:@"))
 			return "expected a domain name such as example.com";
-		strcpy(cfg->direct_domain[cfg->n_direct_domain++], d);
+		memcpy(cfg->direct_domain[cfg->n_direct_domain], d, len);
+		cfg->direct_domain[cfg->n_direct_domain++][len] = '\0';
 		return NULL;
 	}
 	if (strcmp(key, "fake_ipv4") == 0 || strcmp(key, "fake_ipv6") == 0) {
-		int v6 = key[6] == '6';
+		int v6 = strcmp(key, "fake_ipv6") == 0;
 		struct sfy_cidr *c = v6 ? &cfg->fake6 : &cfg->fake4;
 		int min_hosts_bits = 8; /* at least 256 addresses */
 		if (sfy_cidr_parse(val, c, 0) < 0 || c->family != (v6 ? AF_INET6 : AF_INET) ||
@@ -420,8 +428,13 @@ static void apply_env(struct sfy_config *cfg, sfy_getenv_fn env)
 {
 	const char *v;
 	char err[SFY_ERR_MAX / 2];
-	if ((v = env("SOCKSIFY_PROXY")) && *v && sfy_config_parse_proxy_url(cfg, v, err, sizeof err) < 0)
-		fail_env(cfg, "SOCKSIFY_PROXY", err);
+	if ((v = env("SOCKSIFY_PROXY")) && *v) {
+		/* The URL names the proxy and its credentials: never send the
+		 * file's password to a proxy the environment chose. */
+		cfg->user[0] = cfg->pass[0] = '\0';
+		if (sfy_config_parse_proxy_url(cfg, v, err, sizeof err) < 0)
+			fail_env(cfg, "SOCKSIFY_PROXY", err);
+	}
 	if ((v = env("SOCKSIFY_LOG_LEVEL")) && *v) {
 		int level = sfy_log_level_parse(v);
 		if (level < 0)
@@ -458,4 +471,9 @@ void sfy_config_load(struct sfy_config *cfg, int secure, sfy_getenv_fn env)
 	}
 	if (!secure)
 		apply_env(cfg, env);
+	if (cfg->valid && cfg->user[0] && !cfg->pass[0]) {
+		snprintf(cfg->error, sizeof cfg->error, "%.300s: a username is set but no password (RFC 1929 needs both)",
+			 cfg->source[0] ? cfg->source : "SOCKSIFY_PROXY");
+		cfg->valid = 0;
+	}
 }

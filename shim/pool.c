@@ -34,6 +34,8 @@ static unsigned range_slots(const struct sfy_cidr *c)
 	int host_bits = (c->family == AF_INET ? 32 : 128) - c->prefix;
 	if (host_bits >= 31)
 		return 1u << 30;
+	if (host_bits < 2)
+		return 0; /* nothing between the base and the all-ones end */
 	return (1u << host_bits) - 2; /* skip base and the all-ones end */
 }
 
@@ -66,6 +68,11 @@ struct sfy_pool *sfy_pool_new(const struct sfy_cidr *fake4, const struct sfy_cid
 	if (cap > range_slots(&p->range6))
 		cap = range_slots(&p->range6);
 	p->capacity = cap;
+	if (cap < 1) {
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+		return NULL;
+	}
 	p->lru_head = p->lru_tail = NIL;
 	return p;
 }
