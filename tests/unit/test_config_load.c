@@ -340,6 +340,46 @@ static void test_conf_is_directory(void **state)
 	assert_non_null(strstr(cfg.error, ": cannot read: "));
 }
 
+/* A proxy chosen by the environment must never get the file's password. */
+static void test_env_proxy_drops_file_credentials(void **state)
+{
+	(void)state;
+	char saved[PATH_MAX];
+	snprintf(saved, sizeof saved, "%s",
+		 write_conf("a.conf", "proxy = socks5h://10.0.0.2:1090\nusername = alice\npassword = filesecret\n"));
+	env_set("SOCKSIFY_CONF", saved);
+	env_set("SOCKSIFY_PROXY", "socks5h://10.9.9.9:2000");
+	struct sfy_config cfg;
+	sfy_config_load(&cfg, 0, fake_getenv);
+	assert_int_equal(cfg.valid, 1);
+	assert_string_equal(cfg.user, "");
+	assert_string_equal(cfg.pass, "");
+}
+
+static void test_env_proxy_credentials(void **state)
+{
+	(void)state;
+	env_set("SOCKSIFY_PROXY", "socks5h://bob:p%40ss@10.9.9.9:2000");
+	struct sfy_config cfg;
+	sfy_config_load(&cfg, 0, fake_getenv);
+	assert_int_equal(cfg.valid, 1);
+	assert_string_equal(cfg.user, "bob");
+	assert_string_equal(cfg.pass, "p@ss");
+}
+
+static void test_username_without_password(void **state)
+{
+	(void)state;
+	char saved[PATH_MAX];
+	snprintf(saved, sizeof saved, "%s", write_conf("a.conf", "username = alice\n"));
+	env_set("SOCKSIFY_CONF", saved);
+	struct sfy_config cfg;
+	sfy_config_load(&cfg, 0, fake_getenv);
+	assert_int_equal(cfg.valid, 0);
+	assert_non_null(strstr(cfg.error, "a username is set but no password"));
+	assert_non_null(strstr(cfg.error, saved));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +395,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_env_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf_size_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf_is_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_proxy_drops_file_credentials, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_proxy_credentials, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_username_without_password, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config_load", tests, NULL, NULL);
 }
