@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void sfy_config_defaults(struct sfy_config *cfg)
@@ -402,6 +403,12 @@ static char *read_file(const char *path)
 
 static void load_file(struct sfy_config *cfg, const char *path, int must_exist)
 {
+	struct stat st;
+	/* An optional file we cannot even see (absent, or behind a directory we
+	 * may not search, like root's HOME seen by a dropped-privilege child)
+	 * is not there for us; one we see but cannot read is an error. */
+	if (!must_exist && stat(path, &st) < 0)
+		return;
 	char *text = read_file(path);
 	if (!text) {
 		if (must_exist || errno != ENOENT) {
