@@ -22,6 +22,8 @@ pkill:procps
 shellcheck:shellcheck
 git:git
 ssh:openssh-client
+/usr/sbin/sshd:openssh-server
+socat:socat
 node:nodejs
 "
 

@@ -1,0 +1,424 @@
+# shellcheck shell=bash
+# The firewall lab: three network namespaces where the client can reach
+# ONLY the SOCKS proxy.  Sourced by tests/bats/lab.bats and tests/lab/shell.
+#
+#   client  198.51.100.2/24  2001:db8:1::2/64          (no other route)
+#      |  veth
+#   proxy   198.51.100.1     2001:db8:1::1   danted :1080 (internal)
+#           203.0.113.1/24   2001:db8:2::1/64          (external)
+#      |  veth                forwarding off: only danted crosses
+#   server  203.0.113.10     2001:db8:2::10  http :80 (v4 and v6), git
+#                                            over dumb http :8080, echo :7,
+#                                            sshd :22
+#
+# Only documentation ranges are used, and no namespace has a default route,
+# so nothing can leave the lab.  The client's resolv.conf points at a DNS
+# sentinel on 127.0.0.1:53 inside the client namespace: any name the client
+# resolves itself is recorded there (a leak).  The proxy's /etc/hosts (via
+# /etc/netns/<proxy>/hosts) maps files.test -> 203.0.113.10 and
+# files6.test -> 2001:db8:2::10; nobody else knows these names.
+#
+# Namespaces are named sfylab-<owner pid>-{client,proxy,server}, where the
+# owner is the process that created them, so parallel runs do not collide
+# and a later run can tell stale leftovers (dead owner) from live ones.
+# Every server runs under "timeout", so even a killed run cannot leave
+# servers behind for longer than LAB_LIFETIME seconds.
+
+LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LAB_HOME=$LAB_ROOT/tests/lab
+LAB_SOCKSIFY=${SOCKSIFY_WRAPPER:-$LAB_ROOT/scripts/socksify}
+LAB_LIB=${SOCKSIFY_LIB:-$LAB_ROOT/build/libsocksify.so}
+LAB_SERVERS=$LAB_ROOT/tests/servers
+LAB_PY=/usr/bin/python3
+LAB_LIFETIME=${LAB_LIFETIME:-300}       # seconds any lab server may live
+LAB_CMD_TIMEOUT=${LAB_CMD_TIMEOUT:-30}  # seconds any client command may run
+LAB_WAIT=10                             # seconds for a server to come up
+
+# Addresses (documentation ranges only).
+LAB_CLIENT4=198.51.100.2
+LAB_CLIENT6=2001:db8:1::2
+LAB_PROXY4=198.51.100.1
+LAB_PROXY6=2001:db8:1::1
+LAB_PROXY_EXT4=203.0.113.1
+LAB_PROXY_EXT6=2001:db8:2::1
+LAB_SERVER4=203.0.113.10
+LAB_SERVER6=2001:db8:2::10
+LAB_PROXY_PORT=1080
+LAB_GIT_PORT=8080
+LAB_ECHO_PORT=7
+LAB_LOCAL_PORT=8081                     # HTTP server on the client itself
+
+# Clients must not pick up proxies or a socksify setup from the caller.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
+	no_proxy NO_PROXY LD_PRELOAD SOCKSIFY_CONF SOCKSIFY_PROXY \
+	SOCKSIFY_LOG_LEVEL SOCKSIFY_LOG_FILE
+unset WGETRC
+export CURL_HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1
+
+# Debian packages the lab needs (command or file : package).
+LAB_NEEDS="ip:iproute2 danted:dante-server curl:curl wget:wget ncat:ncat
+git:git ssh:openssh-client ssh-keygen:openssh-client
+/usr/sbin/sshd:openssh-server /usr/bin/node:nodejs /usr/bin/python3:python3
+socat:socat timeout:coreutils setsid:util-linux xargs:findutils ss:iproute2"
+
+lab_fail() {
+	printf 'lab: %s\n' "$*" >&2
+	return 1
+}
+
+# lab_missing_packages: prints the Debian packages the lab lacks.
+lab_missing_packages() {
+	local pair check pkg missing=()
+	for pair in $LAB_NEEDS; do
+		check=${pair%%:*} pkg=${pair#*:}
+		if [[ $check == /* ]]; then
+			[[ -x $check ]] && continue
+		else
+			command -v "$check" >/dev/null 2>&1 && continue
+		fi
+		[[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
+	done
+	printf '%s\n' "${missing[*]}"
+}
+
+lab_require_build() {
+	[[ -f $LAB_LIB ]] || lab_fail "missing $LAB_LIB (run make)"
+}
+
+# lab_names OWNER: sets LAB_ID and the namespace names.
+lab_names() {
+	LAB_ID=$1
+	LAB_C=sfylab-$LAB_ID-client
+	LAB_P=sfylab-$LAB_ID-proxy
+	LAB_S=sfylab-$LAB_ID-server
+	export LAB_ID LAB_C LAB_P LAB_S
+}
+
+# ------------------------------------------------------------ processes
+# lab_spawn NS LABEL CMD...: CMD in namespace NS, in the background, in its
+# own process group, bounded by LAB_LIFETIME, output in $LAB_DIR/LABEL.out.
+# fd 3 is closed so bats does not wait for it.  Sets LAB_PID.
+lab_spawn() {
+	local ns=$1 label=$2
+	shift 2
+	setsid ip netns exec "$ns" timeout -k 5 "$LAB_LIFETIME" "$@" \
+		>"$LAB_DIR/$label.out" 2>&1 </dev/null 3>&- &
+	LAB_PID=$!
+	echo "$LAB_PID" >>"$LAB_DIR/pids"
+}
+
+# lab_kill_tracked: TERM every spawned process group, bounded wait, KILL.
+lab_kill_tracked() {
+	local pidfile=$LAB_DIR/pids pid i alive
+	[[ -f $pidfile ]] || return 0
+	while read -r pid; do
+		kill -TERM -- "-$pid" 2>/dev/null || true
+	done <"$pidfile"
+	for ((i = 0; i < 40; i++)); do
+		alive=0
+		while read -r pid; do
+			kill -0 -- "-$pid" 2>/dev/null && alive=1
+		done <"$pidfile"
+		((alive)) || break
+		sleep 0.05
+	done
+	while read -r pid; do
+		kill -KILL -- "-$pid" 2>/dev/null || true
+	done <"$pidfile"
+	rm -f "$pidfile"
+}
+
+# lab_del_ns NAME: kill what still runs in it (only our own namespaces
+# ever get here), delete it and its /etc/netns directory.
+lab_del_ns() {
+	local ns=$1 pid i
+	if [[ -e /run/netns/$ns ]]; then
+		for ((i = 0; i < 20; i++)); do
+			pid=$(ip netns pids "$ns" 2>/dev/null) || break
+			[[ -n $pid ]] || break
+			# shellcheck disable=SC2086 # one pid per word
+			kill -KILL $pid 2>/dev/null || true
+			sleep 0.05
+		done
+		ip netns del "$ns" 2>/dev/null || rm -f "/run/netns/$ns"
+	fi
+	rm -rf "/etc/netns/$ns"
+}
+
+# lab_cleanup_stale: delete sfylab-* namespaces (and /etc/netns dirs) whose
+# owner process is gone: leftovers of an aborted run.  Live runs are kept.
+lab_cleanup_stale() {
+	local ns owner
+	for ns in $( (ls /run/netns /etc/netns 2>/dev/null || true) |
+		grep -E '^sfylab-[0-9]+-(client|proxy|server)$' | sort -u); do
+		owner=${ns#sfylab-}
+		owner=${owner%%-*}
+		if kill -0 "$owner" 2>/dev/null &&
+			tr '\0' ' ' <"/proc/$owner/cmdline" 2>/dev/null | grep -q 'bats\|lab'; then
+			continue
+		fi
+		echo "lab: removing stale namespace $ns (owner $owner is gone)" >&2
+		lab_del_ns "$ns"
+	done
+	rmdir /etc/netns 2>/dev/null || true
+}
+
+# ------------------------------------------------------------- waiting
+# lab_wait_listen NS PORT PID [PROTO]: until something in NS listens on PORT.
+lab_wait_listen() {
+	local ns=$1 port=$2 pid=$3 flag=${4:--lnt} i
+	for ((i = 0; i < LAB_WAIT * 20; i++)); do
+		if [[ -n $(ip netns exec "$ns" ss -H "$flag" "sport = :$port" 2>/dev/null) ]]; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	lab_fail "nothing listening on port $port in $ns (pid $pid)"
+	lab_show_logs >&2
+	return 1
+}
+
+# lab_wait_file FILE PID: until FILE is non-empty.
+lab_wait_file() {
+	local file=$1 pid=$2 i
+	for ((i = 0; i < LAB_WAIT * 20; i++)); do
+		[[ -s $file ]] && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	lab_fail "timed out waiting for $file (pid $pid)"
+	lab_show_logs >&2
+	return 1
+}
+
+lab_show_logs() {
+	local f
+	for f in "$LAB_DIR"/*.out "$LAB_DIR"/*.log; do
+		[[ -s $f ]] || continue
+		echo "--- $f (tail)"
+		tail -n 20 "$f"
+	done
+}
+
+# --------------------------------------------------------------- network
+# lab_etc NS HOSTS-LINES...: /etc/netns/NS/{hosts,resolv.conf}.  Every
+# namespace's resolver points at 127.0.0.1: in the client the sentinel
+# answers there, elsewhere nothing does (fails at once, never leaves).
+lab_etc() {
+	local ns=$1
+	shift
+	mkdir -p "/etc/netns/$ns"
+	{
+		echo "127.0.0.1 localhost"
+		echo "::1 localhost ip6-localhost ip6-loopback"
+		[[ $# -gt 0 ]] && printf '%s\n' "$@"
+	} >"/etc/netns/$ns/hosts"
+	printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' \
+		>"/etc/netns/$ns/resolv.conf"
+}
+
+# lab_link NS1 IF1 NS2 IF2: a veth pair between two namespaces, created
+# inside them (the host namespace never holds either end), with no
+# link-local addresses, router solicitations or DAD.
+lab_link() {
+	local ns1=$1 if1=$2 ns2=$3 if2=$4 ns ifc
+	ip -n "$ns1" link add "$if1" type veth peer name "$if2" netns "$ns2" || return 1
+	for ns in "$ns1:$if1" "$ns2:$if2"; do
+		ifc=${ns#*:} ns=${ns%%:*}
+		ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$ifc.accept_ra=0" \
+			"net.ipv6.conf.$ifc.accept_dad=0" || return 1
+		ip -n "$ns" link set "$ifc" addrgenmode none || return 1
+		ip -n "$ns" link set "$ifc" up || return 1
+	done
+}
+
+lab_addr() { # NS IF ADDR/PREFIX (IPv6 without DAD: usable at once)
+	if [[ $3 == *:* ]]; then
+		ip -n "$1" addr add "$3" dev "$2" nodad
+	else
+		ip -n "$1" addr add "$3" dev "$2"
+	fi
+}
+
+lab_network() {
+	local ns
+	for ns in "$LAB_C" "$LAB_P" "$LAB_S"; do
+		ip netns add "$ns" || return 1
+		ip -n "$ns" link set lo up || return 1
+		ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=0 \
+			net.ipv6.conf.all.forwarding=0 net.ipv6.conf.default.accept_ra=0 ||
+			return 1
+	done
+	lab_etc "$LAB_C"
+	lab_etc "$LAB_P" "$LAB_SERVER4 files.test" "$LAB_SERVER6 files6.test"
+	lab_etc "$LAB_S"
+	lab_link "$LAB_C" to-proxy "$LAB_P" to-client || return 1
+	lab_link "$LAB_P" to-server "$LAB_S" to-proxy || return 1
+	lab_addr "$LAB_C" to-proxy "$LAB_CLIENT4/24" &&
+		lab_addr "$LAB_C" to-proxy "$LAB_CLIENT6/64" &&
+		lab_addr "$LAB_P" to-client "$LAB_PROXY4/24" &&
+		lab_addr "$LAB_P" to-client "$LAB_PROXY6/64" &&
+		lab_addr "$LAB_P" to-server "$LAB_PROXY_EXT4/24" &&
+		lab_addr "$LAB_P" to-server "$LAB_PROXY_EXT6/64" &&
+		lab_addr "$LAB_S" to-proxy "$LAB_SERVER4/24" &&
+		lab_addr "$LAB_S" to-proxy "$LAB_SERVER6/64"
+}
+
+# --------------------------------------------------------------- servers
+lab_start_sentinel() {
+	export LAB_DNS_LOG=$LAB_DIR/dns-queries.log
+	lab_spawn "$LAB_C" sentinel "$LAB_PY" "$LAB_SERVERS/dns_sentinel.py" \
+		--listen 127.0.0.1:53 --log "$LAB_DNS_LOG" \
+		--port-file "$LAB_DIR/sentinel.port"
+	lab_wait_file "$LAB_DIR/sentinel.port" "$LAB_PID" &&
+		lab_wait_listen "$LAB_C" 53 "$LAB_PID" -lnu
+}
+
+lab_start_danted() {
+	export LAB_DANTED_LOG=$LAB_DIR/danted.out
+	lab_spawn "$LAB_P" danted danted -f "$LAB_HOME/danted.conf" -N 1 \
+		-p "$LAB_DIR/danted.pid"
+	lab_wait_listen "$LAB_P" "$LAB_PROXY_PORT" "$LAB_PID"
+}
+
+# lab_start_http NS NAME HOST PORT: tests/servers/http_server.py; its log
+# has one line per accepted connection and per request.
+lab_start_http() {
+	local ns=$1 name=$2 host=$3 port=$4
+	[[ $host == *:* ]] && host="[$host]"
+	: >"$LAB_DIR/http-$name.log"
+	lab_spawn "$ns" "http-$name" "$LAB_PY" "$LAB_SERVERS/http_server.py" \
+		--name "$name" --listen "$host:$port" --log "$LAB_DIR/http-$name.log" \
+		--port-file "$LAB_DIR/http-$name.port"
+	lab_wait_file "$LAB_DIR/http-$name.port" "$LAB_PID"
+}
+
+# A bare repository with one commit, for git's dumb HTTP protocol, served
+# by python's static file server on [::]:LAB_GIT_PORT (v4 and v6).
+lab_start_git() {
+	local work=$LAB_DIR/git-work
+	export LAB_GIT_TOKEN="lab-git-$LAB_ID-$RANDOM"
+	mkdir -p "$LAB_DIR/www" "$work" || return 1
+	(
+		export HOME=$LAB_DIR GIT_CONFIG_NOSYSTEM=1
+		git="git -c user.name=lab -c user.email=lab@files.test -c init.defaultBranch=main"
+		$git init -q --bare "$LAB_DIR/www/repo.git" &&
+			$git init -q "$work" &&
+			echo "$LAB_GIT_TOKEN" >"$work/README.lab" &&
+			$git -C "$work" add README.lab &&
+			$git -C "$work" commit -qm "lab fixture" &&
+			$git -C "$work" push -q "$LAB_DIR/www/repo.git" HEAD:refs/heads/main &&
+			$git -C "$LAB_DIR/www/repo.git" update-server-info
+	) || return 1
+	lab_spawn "$LAB_S" git-http "$LAB_PY" -m http.server --bind :: \
+		--directory "$LAB_DIR/www" "$LAB_GIT_PORT"
+	lab_wait_listen "$LAB_S" "$LAB_GIT_PORT" "$LAB_PID"
+}
+
+# TCP echo on [::]:LAB_ECHO_PORT (v4 and v6).  socat, not "ncat -l -k -e":
+# ncat's exec mode may close before echoing when the client half-closes
+# right after its line (as "ncat HOST PORT <<<line" does).
+lab_start_echo() {
+	lab_spawn "$LAB_S" echo socat "TCP6-LISTEN:$LAB_ECHO_PORT,ipv6only=0,fork,reuseaddr" EXEC:/bin/cat
+	lab_wait_listen "$LAB_S" "$LAB_ECHO_PORT" "$LAB_PID"
+}
+
+# sshd with its own host key; the client key is $LAB_SSH_KEY.
+lab_start_sshd() {
+	local d=$LAB_DIR/ssh
+	mkdir -p "$d" /run/sshd || return 1 # /run/sshd: privilege separation
+	chmod 700 "$d"
+	ssh-keygen -q -t ed25519 -N '' -C lab-host -f "$d/host_ed25519" &&
+		ssh-keygen -q -t ed25519 -N '' -C lab-client -f "$d/id_lab" &&
+		cp "$d/id_lab.pub" "$d/authorized_keys" || return 1
+	export LAB_SSH_KEY=$d/id_lab
+	lab_spawn "$LAB_S" sshd /usr/sbin/sshd -D -e -f "$LAB_HOME/sshd_config" \
+		-o "HostKey=$d/host_ed25519" -o "AuthorizedKeysFile=$d/authorized_keys" \
+		-o "PidFile=$d/sshd.pid"
+	lab_wait_listen "$LAB_S" 22 "$LAB_PID"
+}
+
+# --------------------------------------------------------------- up/down
+# lab_up OWNER DIR: namespaces, links, every server.  On failure it tears
+# down what it made and returns 1.
+lab_up() {
+	lab_names "$1"
+	export LAB_DIR=$2
+	mkdir -p "$LAB_DIR" || return 1
+	if lab_network && lab_start_sentinel && lab_start_danted &&
+		lab_start_http "$LAB_S" files-v4 "$LAB_SERVER4" 80 &&
+		lab_start_http "$LAB_S" files-v6 "$LAB_SERVER6" 80 &&
+		lab_start_http "$LAB_C" client-local "$LAB_CLIENT4" "$LAB_LOCAL_PORT" &&
+		lab_start_git && lab_start_echo && lab_start_sshd; then
+		return 0
+	fi
+	lab_fail "could not bring the lab up"
+	lab_down
+	return 1
+}
+
+# lab_down: idempotent; kills every lab process and deletes the namespaces
+# (which destroys the veths) and their /etc/netns directories.
+lab_down() {
+	[[ -n ${LAB_ID-} ]] || return 0
+	[[ -n ${LAB_DIR-} ]] && lab_kill_tracked
+	local ns
+	for ns in "$LAB_C" "$LAB_P" "$LAB_S"; do
+		lab_del_ns "$ns"
+	done
+	rmdir /etc/netns 2>/dev/null || true
+	return 0
+}
+
+# lab_leftovers: prints anything of this lab that still exists.
+lab_leftovers() {
+	local ns
+	for ns in "$LAB_C" "$LAB_P" "$LAB_S"; do
+		[[ -e /run/netns/$ns ]] && echo "namespace $ns"
+		[[ -e /etc/netns/$ns ]] && echo "/etc/netns/$ns"
+	done
+	if [[ -f $LAB_DIR/pids ]]; then
+		local pid
+		while read -r pid; do
+			kill -0 -- "-$pid" 2>/dev/null && echo "process group $pid"
+		done <"$LAB_DIR/pids"
+	fi
+	return 0
+}
+
+# --------------------------------------------------------------- clients
+# in_client CMD...: CMD in the client namespace, killed after
+# LAB_CMD_TIMEOUT seconds (timeout runs before the wrapper sets LD_PRELOAD,
+# so it is not itself preloaded).
+in_client() {
+	ip netns exec "$LAB_C" timeout -k 3 "$LAB_CMD_TIMEOUT" "$@"
+}
+
+# lab_sfy [-c CONF] CMD...: CMD under scripts/socksify in the client
+# namespace; the config defaults to $LAB_CONF (the IPv4 proxy).
+lab_sfy() {
+	local conf=${LAB_CONF:-$LAB_HOME/client-v4.conf}
+	if [[ ${1-} == -c ]]; then
+		conf=$2
+		shift 2
+	fi
+	in_client "$LAB_SOCKSIFY" -c "$conf" -- "$@"
+}
+
+# ------------------------------------------------------------ assertions
+lab_reset_dns() {
+	: >"$LAB_DNS_LOG"
+}
+
+lab_assert_no_dns_leak() {
+	if [[ -s $LAB_DNS_LOG ]]; then
+		lab_fail "DNS leak: the client's sentinel saw:" "$(cat "$LAB_DNS_LOG")"
+		return 1
+	fi
+}
+
+# lab_http_count NAME: lines (connections + requests) in that server's log.
+lab_http_count() {
+	wc -l <"$LAB_DIR/http-$1.log"
+}
