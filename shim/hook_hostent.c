@@ -105,21 +105,55 @@ SFY_EXPORT struct hostent *gethostbyname(const char *name)
 	return gethostbyname2(name, AF_INET);
 }
 
-SFY_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len, int type)
+/* Our answer for an address: 0 with the name, 1 when the real function
+ * should answer, -1 when there is no name (reverse DNS would leak it). */
+static int reverse(const void *addr, socklen_t len, int type, struct sfy_host_addr *a, char *name, size_t cap)
 {
-	sfy_init();
 	if (!sfy_fake_pool || !addr || !((type == AF_INET && len == 4) || (type == AF_INET6 && len == 16)))
-		return sfy_real.gethostbyaddr(addr, len, type);
+		return 1;
 	struct sockaddr_storage ss = {.ss_family = (sa_family_t)type};
-	struct sfy_host_addr a = {.family = type};
-	memcpy(&a.u, addr, len);
+	a->family = type;
+	memcpy(&a->u, addr, len);
 	if (type == AF_INET)
 		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, addr, len);
 	else
 		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, addr, len);
+	return sfy_reverse_name((struct sockaddr *)&ss, name, cap) ? 0 : -1;
+}
+
+SFY_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf,
+			       size_t buflen, struct hostent **result, int *h_errnop)
+{
+	sfy_init();
+	struct sfy_host_addr a;
 	char name[S5_NAME_MAX + 1];
-	if (!sfy_reverse_name((struct sockaddr *)&ss, name, sizeof name)) {
-		h_errno = HOST_NOT_FOUND; /* no reverse DNS: it would leak the address */
+	int found = reverse(addr, len, type, &a, name, sizeof name);
+	if (found > 0)
+		return sfy_real.gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
+	*result = NULL;
+	if (found < 0) {
+		*h_errnop = HOST_NOT_FOUND;
+		return ENOENT;
+	}
+	int rc = fill_hostent(name, type, &a, 1, ret, buf, buflen);
+	if (rc) {
+		*h_errnop = NETDB_INTERNAL;
+		return rc;
+	}
+	*result = ret;
+	return 0;
+}
+
+SFY_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len, int type)
+{
+	sfy_init();
+	struct sfy_host_addr a;
+	char name[S5_NAME_MAX + 1];
+	int found = reverse(addr, len, type, &a, name, sizeof name);
+	if (found > 0)
+		return sfy_real.gethostbyaddr(addr, len, type);
+	if (found < 0) {
+		h_errno = HOST_NOT_FOUND;
 		return NULL;
 	}
 	if (fill_hostent(name, type, &a, 1, &tls_hostent, tls_buf, sizeof tls_buf)) {

@@ -39,6 +39,7 @@ static void resolve_symbols(void)
 	RESOLVE(gethostbyname_r);
 	RESOLVE(gethostbyname2_r);
 	RESOLVE(gethostbyaddr);
+	RESOLVE(gethostbyaddr_r);
 	RESOLVE(getpeername);
 	RESOLVE(getsockname);
 	RESOLVE(sendto);
@@ -74,8 +75,15 @@ static void init_once_body(void)
 	int secure = getauxval(AT_SECURE) != 0;
 	sfy_config_load(&sfy_cfg, secure, env_lookup);
 	sfy_log_setup(&sfy_cfg);
-	if (!sfy_cfg.valid)
-		sfy_log_to_stderr("%s; proxied connections will fail (EACCES) until it is fixed", sfy_cfg.error);
+	if (!sfy_cfg.valid) {
+		sfy_log_to_stderr("%s; every connection will fail (EACCES) until it is fixed", sfy_cfg.error);
+		/* Half a config is no config: keep nothing from it that lets
+		 * traffic or names go direct. */
+		sfy_cfg.n_direct = sfy_cfg.n_direct_domain = 0;
+		sfy_cfg.direct_loopback = 0;
+		sfy_cfg.udp_allow = 0;
+		sfy_cfg.remote_dns = 1;
+	}
 	if (sfy_cfg.remote_dns) {
 		sfy_fake_pool = sfy_pool_new(&sfy_cfg.fake4, &sfy_cfg.fake6, sfy_cfg.fake_pool_size);
 		if (!sfy_fake_pool)

@@ -32,8 +32,8 @@ for t in build/tests/test_*; do
 done
 
 echo "== shellcheck"
-for s in scripts/socksify scripts/*.sh tests/run.sh; do
-	if shellcheck "$s" >"$log/shellcheck.log" 2>&1; then
+for s in scripts/socksify scripts/*.sh tests/run.sh tests/bats/run tests/bats/helpers.bash tests/lab/lab.bash tests/lab/shell; do
+	if shellcheck -x "$s" >"$log/shellcheck.log" 2>&1; then
 		count 1 0
 	else
 		echo "shellcheck $s failed:"; cat "$log/shellcheck.log"
@@ -46,7 +46,7 @@ if [ "$(id -u)" != 0 ]; then
 	echo "SKIPPED: the integration suite needs root (namespaces, danted)" >&2
 	count 0 1
 else
-	tests/bats/run --tap >"$log/bats.tap" 2>&1
+	tests/bats/run --tap tests/bats >"$log/bats.tap" 2>&1
 	cat "$log/bats.tap"
 	p=$(grep -c '^ok ' "$log/bats.tap")
 	f=$(grep -c '^not ok ' "$log/bats.tap")

@@ -1,0 +1,192 @@
+#!/usr/bin/env bats
+# Which connections go direct and which through the proxy, UDP policy,
+# timeouts and broken configuration.  A per-test SOCKS5 test server records
+# every request, so "nothing reached the proxy" is checkable; connections
+# via the proxy arrive from 127.0.0.2, direct ones from 127.0.0.1.
+
+load helpers
+
+setup_file() {
+	common_setup_file
+	start_sentinel
+	start_http web 127.0.0.3
+	export WEB_PORT=$HTTP_PORT WEB_LOG=$HTTP_LOG
+	start_http other 127.0.0.3
+	export OTHER_PORT=$HTTP_PORT
+	start_http web6 ::1
+	export WEB6_PORT=$HTTP_PORT
+}
+
+teardown_file() {
+	common_teardown_file
+}
+
+setup() {
+	common_setup
+	start_testserver
+}
+
+teardown() {
+	common_teardown
+}
+
+expect_direct() {
+	expect_status 0 || return 1
+	expect_contains "peer=127.0.0.1" || return 1
+	[[ ! -s $TS_RECORD ]] ||
+		fail "the proxy saw a request:" "$(cat "$TS_RECORD")"
+}
+
+expect_proxied() {
+	expect_status 0 || return 1
+	expect_contains "peer=127.0.0.2" || return 1
+	wait_records 1
+}
+
+@test "loopback is direct by default" {
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:$TS_PORT"
+	run sfy "$TESTBIN/tcp_get" 127.0.0.3 "$WEB_PORT" /lo
+	expect_direct
+}
+
+@test "::1 is direct by default" {
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:$TS_PORT"
+	run sfy "$TESTBIN/tcp_get" ::1 "$WEB6_PORT" /lo6
+	expect_status 0
+	[[ ! -s $TS_RECORD ]] || fail "proxied: $(cat "$TS_RECORD")"
+}
+
+@test "direct_loopback = no sends loopback through the proxy" {
+	proxy_conf "$CONF" "$TS_PORT"
+	run sfy "$TESTBIN/tcp_get" 127.0.0.3 "$WEB_PORT" /nolo
+	expect_proxied
+}
+
+@test "direct = CIDR" {
+	proxy_conf "$CONF" "$TS_PORT" "direct = 127.0.0.0/30"
+	run sfy "$TESTBIN/tcp_get" 127.0.0.3 "$WEB_PORT" /cidr
+	expect_direct
+}
+
+@test "direct = CIDR that does not match is proxied" {
+	proxy_conf "$CONF" "$TS_PORT" "direct = 127.0.0.4/30"
+	run sfy "$TESTBIN/tcp_get" 127.0.0.3 "$WEB_PORT" /cidr-miss
+	expect_proxied
+}
+
+@test "direct = CIDR:PORT only matches that port" {
+	proxy_conf "$CONF" "$TS_PORT" "direct = 127.0.0.3/32:$WEB_PORT"
+	run sfy "$TESTBIN/tcp_get" 127.0.0.3 "$WEB_PORT" /port-hit
+	expect_direct
+	run sfy "$TESTBIN/tcp_get" 127.0.0.3 "$OTHER_PORT" /port-miss
+	expect_proxied
+	expect_record port "$OTHER_PORT"
+}
+
+@test "direct = [IPv6]/len:PORT" {
+	proxy_conf "$CONF" "$TS_PORT" "direct = [::1]/128:$WEB6_PORT"
+	run sfy "$TESTBIN/tcp_get" ::1 "$WEB6_PORT" /v6-direct
+	expect_status 0
+	[[ ! -s $TS_RECORD ]] || fail "proxied: $(cat "$TS_RECORD")"
+}
+
+@test "direct = IPv6 CIDR that does not match is proxied" {
+	proxy_conf "$CONF" "$TS_PORT" "direct = 2001:db8::/32"
+	run sfy "$TESTBIN/tcp_get" ::1 "$WEB6_PORT" /v6-proxied
+	expect_status 0
+	wait_records 1
+	expect_record atyp 4
+}
+
+@test "several direct lines all apply" {
+	proxy_conf "$CONF" "$TS_PORT" "direct = 10.0.0.0/8" \
+		"direct = 127.0.0.3/32"
+	run sfy "$TESTBIN/tcp_get" 127.0.0.3 "$WEB_PORT" /multi
+	expect_direct
+}
+
+# The udp_send result lines, without socksify's own log lines.
+udp_results() {
+	grep -v '^socksify\[' <<<"$output" || true
+}
+
+@test "UDP to a non-direct destination is blocked with EPERM" {
+	proxy_conf "$CONF" "$TS_PORT"
+	run sfy "$TESTBIN/udp_send" 127.0.0.3 "$WEB_PORT"
+	expect_status 1
+	local res
+	mapfile -t res < <(udp_results)
+	[[ ${res[0]} == "error: sendto: EPERM "* ]] || fail "$output"
+	[[ ${res[1]} == "error: connect: EPERM "* ||
+		${res[1]} == "error: send: EPERM "* ]] || fail "$output"
+}
+
+@test "udp = allow lets UDP through" {
+	proxy_conf "$CONF" "$TS_PORT" "udp = allow"
+	run sfy "$TESTBIN/udp_send" 127.0.0.3 "$WEB_PORT"
+	expect_status 0
+	[[ $(udp_results) == $'sendto: ok\nconnect+send: ok' ]] || fail "$output"
+}
+
+@test "UDP to a direct destination is allowed" {
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:$TS_PORT"
+	run sfy "$TESTBIN/udp_send" 127.0.0.3 "$WEB_PORT"
+	expect_status 0
+	[[ $(udp_results) == $'sendto: ok\nconnect+send: ok' ]] || fail "$output"
+}
+
+@test "handshake_timeout accepts decimals" {
+	start_testserver --mode silent
+	proxy_conf "$CONF" "$TS_PORT" "handshake_timeout = 0.5"
+	timed_run sfy "$TESTBIN/tcp_get" 127.0.0.3 "$WEB_PORT" /
+	expect_errno ETIMEDOUT
+	((ELAPSED_MS >= 400 && ELAPSED_MS < 2500)) ||
+		fail "took ${ELAPSED_MS} ms for a 0.5 s timeout"
+}
+
+@test "connect_timeout: a proxy that never answers the SYN -> ETIMEDOUT" {
+	start_testserver --blackhole
+	proxy_conf "$CONF" "$TS_PORT" "connect_timeout = 1"
+	timed_run sfy "$TESTBIN/tcp_get" web.test "$WEB_PORT" /bh
+	expect_errno ETIMEDOUT
+	((ELAPSED_MS >= 900 && ELAPSED_MS < 3500)) ||
+		fail "took ${ELAPSED_MS} ms for a 1 s timeout"
+}
+
+@test "connect_timeout with a non-blocking connect" {
+	start_testserver --blackhole
+	proxy_conf "$CONF" "$TS_PORT" "connect_timeout = 1"
+	timed_run sfy "$TESTBIN/tcp_get" web.test "$WEB_PORT" /bh --nonblock
+	expect_errno ETIMEDOUT
+	((ELAPSED_MS >= 900 && ELAPSED_MS < 3500)) ||
+		fail "took ${ELAPSED_MS} ms for a 1 s timeout"
+}
+
+# A broken config fails closed for connections that would be proxied.
+# (By name: the library keeps default direct rules, e.g. loopback, then.)
+@test "broken config: one FILE:LINE message, no crash, EACCES" {
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:$TS_PORT" \
+		"# a comment" "no_such_key = 1" "direct_loopback = no"
+	run sfy "$TESTBIN/threads" web.test "$WEB_PORT" 2 2
+	expect_status 1          # not killed by a signal
+	[[ $(grep -c "^socksify\[[0-9]*\]: $CONF:3: " <<<"$output") -eq 1 ]] ||
+		fail "expected exactly one '$CONF:3:' message:" "$output"
+	[[ $(grep -c "connect: EACCES" <<<"$output") -eq 4 ]] ||
+		fail "expected 4 x EACCES:" "$output"
+	[[ ! -s $TS_RECORD ]] || fail "a broken config must not connect"
+	assert_no_dns_leak
+}
+
+@test "broken config: bad value is reported with its line" {
+	write_conf "$CONF" "proxy = ftp://nowhere" "handshake_timeout = 5"
+	run sfy "$TESTBIN/tcp_get" web.test "$WEB_PORT" /
+	expect_errno EACCES
+	expect_contains "$CONF:1: "
+}
+
+@test "broken config: non-socket programs still run" {
+	write_conf "$CONF" "this line is not key = value ="
+	run sfy sh -c 'echo still-alive'
+	expect_status 0
+	expect_contains still-alive
+}
