@@ -41,19 +41,29 @@ for s in scripts/socksify scripts/*.sh tests/run.sh tests/bats/run tests/bats/he
 	fi
 done
 
-echo "== integration tests (bats, private network namespace)"
+# bats_pass LABEL [ENV=VALUE...]: the whole suite once, counted from TAP.
+bats_pass() {
+	label=$1
+	shift
+	echo "== integration tests, $label (bats, private network namespace)"
+	env "$@" tests/bats/run --tap tests/bats >"$log/bats-$label.tap" 2>&1
+	cat "$log/bats-$label.tap"
+	p=$(grep -c '^ok ' "$log/bats-$label.tap")
+	f=$(grep -c '^not ok ' "$log/bats-$label.tap")
+	s=$(grep -c '^ok .* # skip' "$log/bats-$label.tap")
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi # bats itself failed
+	skipped=$((skipped + s))
+	count $((p - s)) "$f"
+}
+
 if [ "$(id -u)" != 0 ]; then
 	echo "SKIPPED: the integration suite needs root (namespaces, danted)" >&2
 	count 0 1
 else
-	tests/bats/run --tap tests/bats >"$log/bats.tap" 2>&1
-	cat "$log/bats.tap"
-	p=$(grep -c '^ok ' "$log/bats.tap")
-	f=$(grep -c '^not ok ' "$log/bats.tap")
-	skipped=$(grep -c '^ok .* # skip' "$log/bats.tap")
-	p=$((p - skipped))
-	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi # bats itself failed
-	count "$p" "$f"
+	bats_pass release
+	# Again with the ASan+UBSan build preloaded behind libasan: any
+	# sanitizer report fails the test that caused it.
+	bats_pass asan SOCKSIFY_TEST_ASAN=1
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"
