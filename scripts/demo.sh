@@ -28,6 +28,7 @@ internal: 127.0.0.1 port = 1080
 external: 127.0.0.2
 socksmethod: none
 clientmethod: none
+debug: 1
 user.privileged: root
 user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
@@ -61,5 +62,7 @@ run sh -c 'getent hosts demo.test || echo "(no answer: demo.test is unknown here
 echo "== through socksify (danted resolves the name and connects from 127.0.0.2):"
 run "$root/scripts/socksify" -c "$tmp/socksify.conf" wget -qO- http://demo.test:8080/via-wget
 run "$root/scripts/socksify" -c "$tmp/socksify.conf" curl -sS http://demo.test:8080/via-curl
-echo "== what danted logged (client -> proxy -> 127.0.0.3:8080):"
-grep 'tcp/connect \[' "$tmp/danted.log" | sed 's/^.*info: //'
+echo "== what danted logged: the request carried the NAME (ATYP 3), danted resolved it"
+echo "== and connected from its own address 127.0.0.2:"
+grep -E 'Packet: .*ATYP: 3|resolved to address|tcp/connect \[' "$tmp/danted.log" |
+	sed -e 's/^.*\(debug\|info\): //' -e 's/^dorequest(): .*Packet: /request: /' -e 's/^reqhostisok(): //'
