@@ -14,6 +14,7 @@
 #define SFY_ERR_MAX 512
 
 enum sfy_log_level { SFY_LOG_ERROR, SFY_LOG_WARN, SFY_LOG_INFO, SFY_LOG_DEBUG };
+enum sfy_bind_mode { SFY_BIND_AUTO, SFY_BIND_ALWAYS, SFY_BIND_NEVER };
 
 /* An address block, optionally limited to one port (port 0 = any). */
 struct sfy_cidr {
@@ -46,6 +47,9 @@ struct sfy_config {
 	unsigned fake_pool_size;
 
 	int udp_allow;
+	int bind_mode;             /* enum sfy_bind_mode */
+	int bind_dst_zero;         /* BIND DST 0.0.0.0:0 instead of the last CONNECT's */
+	int bind_timeout_ms;
 	int connect_timeout_ms;
 	int handshake_timeout_ms;
 	int log_level;

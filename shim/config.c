@@ -31,6 +31,7 @@ void sfy_config_defaults(struct sfy_config *cfg)
 	cfg->fake_pool_size = 16384;
 	cfg->connect_timeout_ms = 10000;
 	cfg->handshake_timeout_ms = 10000;
+	cfg->bind_timeout_ms = 120000;
 	cfg->log_level = SFY_LOG_WARN;
 }
 
@@ -309,6 +310,20 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 			return cfg->udp_allow = val[0] == 'a', NULL;
 		return "expected block or allow";
 	}
+	if (strcmp(key, "bind") == 0) {
+		static const char *const modes[] = {"auto", "always", "never"};
+		for (int i = 0; i < 3; i++)
+			if (strcmp(val, modes[i]) == 0)
+				return cfg->bind_mode = i, NULL;
+		return "expected auto, always or never";
+	}
+	if (strcmp(key, "bind_dst") == 0) {
+		if (strcmp(val, "last") == 0 || strcmp(val, "zero") == 0)
+			return cfg->bind_dst_zero = val[0] == 'z', NULL;
+		return "expected last or zero";
+	}
+	if (strcmp(key, "bind_timeout") == 0)
+		return parse_seconds(val, &cfg->bind_timeout_ms) < 0 ? "expected seconds (0.001 to 3600)" : NULL;
 	if (strcmp(key, "connect_timeout") == 0)
 		return parse_seconds(val, &cfg->connect_timeout_ms) < 0 ? "expected seconds (0.001 to 3600)" : NULL;
 	if (strcmp(key, "handshake_timeout") == 0)

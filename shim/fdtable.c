@@ -115,6 +115,48 @@ void sfy_fd_copy(int from, int to)
 	pthread_mutex_unlock(&table_lock);
 }
 
+static void note_epoll_locked(struct sfy_fdinfo *info, int epfd, int op, const struct epoll_event *ev)
+{
+	int i = 0;
+	while (i < info->n_epoll && info->epoll[i].epfd != epfd)
+		i++;
+	if (op == EPOLL_CTL_DEL) {
+		if (i < info->n_epoll)
+			info->epoll[i] = info->epoll[--info->n_epoll];
+	} else if (ev && (i < info->n_epoll || info->n_epoll < SFY_FD_MAX_EPOLL)) {
+		info->epoll[i].epfd = epfd;
+		info->epoll[i].ev = *ev;
+		if (i == info->n_epoll)
+			info->n_epoll++;
+	}
+}
+
+void sfy_fd_note_epoll(int fd, int epfd, int op, const struct epoll_event *ev)
+{
+	if (fd < 0 || fd >= SFY_FD_MAX || !__atomic_load_n(&chunks[fd / CHUNK], __ATOMIC_ACQUIRE))
+		return; /* the common case, without the lock */
+	pthread_mutex_lock(&table_lock);
+	struct entry *e = entry_for(fd, 0);
+	if (e && e->used && (e->info.kind == SFY_FD_BIND_CANDIDATE || e->info.kind == SFY_FD_BIND_WAITING))
+		note_epoll_locked(&e->info, epfd, op, ev);
+	pthread_mutex_unlock(&table_lock);
+}
+
+int sfy_fd_list(int kind, int *out, int max)
+{
+	int n = 0;
+	pthread_mutex_lock(&table_lock);
+	for (int c = 0; c < NCHUNKS && n < max; c++) {
+		if (!chunks[c])
+			continue;
+		for (int i = 0; i < CHUNK && n < max; i++)
+			if (chunks[c][i].used && chunks[c][i].info.kind == kind)
+				out[n++] = c * CHUNK + i;
+	}
+	pthread_mutex_unlock(&table_lock);
+	return n;
+}
+
 void sfy_fd_clear_range(unsigned first, unsigned last)
 {
 	if (last >= SFY_FD_MAX)

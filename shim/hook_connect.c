@@ -10,7 +10,7 @@
 /* 1 for TCP-like stream sockets we can proxy, 0 for other INET sockets,
  * -1 when fd is not a socket (pass through untouched).  The kernel reports
  * the real protocol even when the program passed 0, so one call is enough. */
-static int socket_kind(int fd)
+int sfy_socket_kind(int fd)
 {
 	int proto = 0, saved = errno;
 	socklen_t plen = sizeof proto;
@@ -21,7 +21,7 @@ static int socket_kind(int fd)
 	return proto == IPPROTO_TCP || proto == IPPROTO_MPTCP;
 }
 
-static int inet_addr_ok(const struct sockaddr *sa, socklen_t len)
+int sfy_inet_addr_ok(const struct sockaddr *sa, socklen_t len)
 {
 	if (!sa)
 		return 0;
@@ -35,7 +35,7 @@ static int datagram_check(int fd, const struct sockaddr *sa, socklen_t len, cons
 {
 	struct s5_addr dst;
 	int err = 0;
-	if (!inet_addr_ok(sa, len) || socket_kind(fd) != 0)
+	if (!sfy_inet_addr_ok(sa, len) || sfy_socket_kind(fd) != 0)
 		return 0;
 	if (sfy_route_for(sa, 0, &dst, &err) != SFY_ROUTE_REFUSE)
 		return 0;
@@ -47,9 +47,9 @@ static int datagram_check(int fd, const struct sockaddr *sa, socklen_t len, cons
 SFY_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	sfy_init();
-	if (!inet_addr_ok(addr, len))
+	if (!sfy_inet_addr_ok(addr, len))
 		return sfy_real.connect(fd, addr, len);
-	int kind = socket_kind(fd);
+	int kind = sfy_socket_kind(fd);
 	if (kind < 0)
 		return sfy_real.connect(fd, addr, len);
 	struct s5_addr dst;
@@ -79,7 +79,7 @@ static ssize_t fastopen_send(int fd, const void *buf, size_t n, int flags, const
 SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
 {
 	sfy_init();
-	if ((flags & MSG_FASTOPEN) && inet_addr_ok(to, len) && socket_kind(fd) == 1)
+	if ((flags & MSG_FASTOPEN) && sfy_inet_addr_ok(to, len) && sfy_socket_kind(fd) == 1)
 		return fastopen_send(fd, buf, n, flags, to, len);
 	if (datagram_check(fd, to, len, "sendto") < 0)
 		return -1;
@@ -91,7 +91,7 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	sfy_init();
 	const struct sockaddr *to = msg ? msg->msg_name : NULL;
 	socklen_t len = msg ? msg->msg_namelen : 0;
-	if ((flags & MSG_FASTOPEN) && inet_addr_ok(to, len) && socket_kind(fd) == 1) {
+	if ((flags & MSG_FASTOPEN) && sfy_inet_addr_ok(to, len) && sfy_socket_kind(fd) == 1) {
 		if (connect(fd, to, len) < 0 && errno != EISCONN)
 			return -1;
 		struct msghdr copy = *msg;

@@ -106,8 +106,12 @@ SFY_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	sfy_init();
 	struct sfy_fdinfo info;
-	if (!addr || !len || !sfy_fd_get(fd, &info))
+	if (!addr || !len || !sfy_fd_get(fd, &info) || info.kind == SFY_FD_BIND_CANDIDATE)
 		return sfy_real.getpeername(fd, addr, len);
+	if (info.kind == SFY_FD_BIND_WAITING || info.kind == SFY_FD_BIND_DONE) {
+		errno = ENOTCONN; /* a listener has no peer */
+		return -1;
+	}
 	copy_out(&info.peer, info.peer_len, addr, len);
 	return 0;
 }
@@ -118,6 +122,10 @@ SFY_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	struct sfy_fdinfo info;
 	struct sockaddr_storage real;
 	socklen_t rlen = sizeof real;
+	if (addr && len && sfy_fd_get(fd, &info) && (info.kind == SFY_FD_BIND_WAITING || info.kind == SFY_FD_BIND_DONE)) {
+		copy_out(&info.local, info.local_len, addr, len); /* what the peer must connect to */
+		return 0;
+	}
 	if (!addr || !len || !sfy_fd_get(fd, &info) || sfy_real.getsockname(fd, (struct sockaddr *)&real, &rlen) < 0 ||
 	    real.ss_family == info.app_family)
 		return sfy_real.getsockname(fd, addr, len);

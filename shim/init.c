@@ -42,6 +42,11 @@ static void resolve_symbols(void)
 	RESOLVE(gethostbyaddr_r);
 	RESOLVE(getpeername);
 	RESOLVE(getsockname);
+	RESOLVE(bind);
+	RESOLVE(listen);
+	RESOLVE(accept);
+	RESOLVE(accept4);
+	RESOLVE(epoll_ctl);
 	RESOLVE(sendto);
 	RESOLVE(sendmsg);
 	RESOLVE(sendmmsg);

@@ -4,6 +4,7 @@
 #define SHIM_H
 
 #include <netdb.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "sfy_config.h"
@@ -32,6 +33,11 @@ struct sfy_real {
 	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **, int *);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
@@ -52,6 +58,16 @@ enum sfy_route { SFY_ROUTE_DIRECT, SFY_ROUTE_PROXY, SFY_ROUTE_REFUSE };
 enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err);
 /* Connect fd through the proxy to dst.  Returns 0, or -1 with errno set. */
 int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len, const struct s5_addr *dst);
+/* BIND on fd (bound, not yet connected) for dst; reads reply 1. */
+int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int *app_family);
+/* Reply 2 of a BIND: wait up to bind_timeout, or EAGAIN until complete. */
+int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply);
+/* The destination of this process's latest proxied CONNECT; 0 if none. */
+int sfy_last_connect_dst(struct s5_addr *out);
+/* 1: TCP-like stream socket; 0: other INET socket; -1: not a socket. */
+int sfy_socket_kind(int fd);
+/* addr is a complete AF_INET or AF_INET6 address. */
+int sfy_inet_addr_ok(const struct sockaddr *addr, socklen_t len);
 /* Text for logs: "name:port" or "[v6]:port". */
 void sfy_addr_text(const struct s5_addr *a, char *out, size_t cap);
 

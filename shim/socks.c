@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -57,7 +58,7 @@ static int send_all(int fd, const uint8_t *buf, size_t len, long long deadline)
 {
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = send(fd, buf + done, len - done, MSG_NOSIGNAL);
+		ssize_t n = send(fd, buf + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			done += (size_t)n;
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -76,7 +77,7 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, long long deadline, int 
 {
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = recv(fd, buf + got, len - got, 0);
+		ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
 		if (n > 0) {
 			got += (size_t)n;
 		} else if (n == 0) {
@@ -308,52 +309,128 @@ void sfy_addr_text(const struct s5_addr *a, char *out, size_t cap)
 		snprintf(out, cap, "[%s]:%u", inet_ntop(AF_INET6, a->u.ipv6, ip, sizeof ip), a->port);
 }
 
-int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len, const struct s5_addr *dst)
+static pthread_mutex_t last_dst_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct s5_addr last_dst;
+static int have_last_dst;
+
+int sfy_last_connect_dst(struct s5_addr *out)
 {
+	pthread_mutex_lock(&last_dst_lock);
+	int have = have_last_dst;
+	if (have)
+		*out = last_dst;
+	pthread_mutex_unlock(&last_dst_lock);
+	return have;
+}
+
+/* What CONNECT and BIND share: reach the proxy on fd, negotiate, send cmd
+ * for dst and read the (first) reply.  Logs the outcome either way. */
+static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply, int *app_family)
+{
+	const char *verb = cmd == S5_CMD_CONNECT ? "connect" : "bind";
 	char what[300];
 	sfy_addr_text(dst, what, sizeof what);
 	if (!sfy_cfg.valid) {
-		sfy_log(SFY_LOG_WARN, "connect %s refused: configuration error (%s)", what, sfy_cfg.error);
+		sfy_log(SFY_LOG_WARN, "%s %s refused: configuration error (%s)", verb, what, sfy_cfg.error);
 		errno = EACCES;
 		return -1;
 	}
-	struct sfy_fdinfo info = {.peer_len = app_len};
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len;
 	int flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || proxy_addr_for(fd, &proxy, &proxy_len, &info.app_family) < 0)
+	if (flags < 0 || proxy_addr_for(fd, &proxy, &proxy_len, app_family) < 0)
 		return -1;
-	memcpy(&info.peer, app_addr, app_len < sizeof info.peer ? app_len : sizeof info.peer);
 	long long t0 = now_us();
-	struct exchange x = {.fd = fd, .deadline = t0 / 1000 + sfy_cfg.handshake_timeout_ms, .step = "connect to proxy", .rep = -1};
-	struct s5_reply reply;
+	struct exchange x = {.fd = fd, .step = "connect to proxy", .rep = -1};
 	int rc = -1;
 	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -1;
 	if (connect_proxy(fd, (struct sockaddr *)&proxy, proxy_len) == 0) {
 		x.deadline = now_ms() + sfy_cfg.handshake_timeout_ms;
-		if (negotiate_method(&x) == 0 && request(&x, S5_CMD_CONNECT, dst, &reply) == 0)
+		if (negotiate_method(&x) == 0 && request(&x, cmd, dst, reply) == 0)
 			rc = 0;
 	}
 	int err = errno;
 	if (!(flags & O_NONBLOCK))
 		fcntl(fd, F_SETFL, flags);
 	if (rc == 0) {
-		sfy_fd_set(fd, &info);
-		sfy_log(SFY_LOG_INFO, "connect %s via %s (%s dns) ok %.1fms", what, sfy_cfg.proxy_text,
+		sfy_log(SFY_LOG_INFO, "%s %s via %s (%s dns) ok %.1fms", verb, what, sfy_cfg.proxy_text,
 			dst->atyp == S5_ATYP_DOMAIN ? "remote" : "no", (double)(now_us() - t0) / 1000.0);
 		return 0;
 	}
 	if (x.rep >= 0)
-		sfy_log(SFY_LOG_WARN, "connect %s via %s failed: proxy replied %d (%s)", what, sfy_cfg.proxy_text, x.rep,
+		sfy_log(SFY_LOG_WARN, "%s %s via %s failed: proxy replied %d (%s)", verb, what, sfy_cfg.proxy_text, x.rep,
 			s5_rep_text((uint8_t)x.rep));
 	else
-		sfy_log(SFY_LOG_WARN, "connect %s via %s failed at %s: %s", what, sfy_cfg.proxy_text, x.step,
+		sfy_log(SFY_LOG_WARN, "%s %s via %s failed at %s: %s", verb, what, sfy_cfg.proxy_text, x.step,
 			err == EPROTO ? "malformed or truncated reply" : strerror(err));
 	if (x.step[0] != 'c') /* past the TCP connect: the proxy must not keep a half-set-up session */
 		shutdown(fd, SHUT_RDWR);
 	errno = err;
 	return -1;
+}
+
+int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len, const struct s5_addr *dst)
+{
+	struct sfy_fdinfo info = {.kind = SFY_FD_CONNECTED, .peer_len = app_len};
+	struct s5_reply reply;
+	memcpy(&info.peer, app_addr, app_len < sizeof info.peer ? app_len : sizeof info.peer);
+	if (run_request(fd, S5_CMD_CONNECT, dst, &reply, &info.app_family) < 0)
+		return -1;
+	sfy_fd_set(fd, &info);
+	pthread_mutex_lock(&last_dst_lock);
+	last_dst = *dst;
+	have_last_dst = 1;
+	pthread_mutex_unlock(&last_dst_lock);
+	return 0;
+}
+
+int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int *app_family)
+{
+	return run_request(fd, S5_CMD_BIND, dst, reply1, app_family);
+}
+
+/* Reply 2 without waiting: EAGAIN until all of it is there, and nothing
+ * consumed before that (peek, then take exactly the reply). */
+static int reply2_now(int fd, struct s5_reply *reply)
+{
+	uint8_t buf[S5_REPLY_MAX];
+	ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0) {
+		if (n == 0)
+			errno = ECONNRESET;
+		return -1;
+	}
+	int used = s5_decode_reply(buf, (size_t)n, reply);
+	if (used < 0) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (used == 0) {
+		/* A part is here: is the rest still coming, or did the proxy close? */
+		struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+		errno = poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) ? EPROTO : EAGAIN;
+		return -1;
+	}
+	return recv(fd, buf, (size_t)used, MSG_DONTWAIT) == used ? 0 : -1;
+}
+
+int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
+{
+	int rc = wait ? read_reply(fd, reply, now_ms() + sfy_cfg.bind_timeout_ms) : reply2_now(fd, reply);
+	if (rc < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			sfy_log(SFY_LOG_WARN, "bind on fd %d: reply 2 from %s failed: %s", fd, sfy_cfg.proxy_text,
+				errno == EPROTO ? "malformed or truncated reply" : strerror(errno));
+		return -1;
+	}
+	if (reply->rep != S5_REP_SUCCEEDED) {
+		sfy_log(SFY_LOG_WARN, "bind on fd %d: reply 2 from %s: proxy replied %d (%s)", fd, sfy_cfg.proxy_text,
+			reply->rep, s5_rep_text(reply->rep));
+		errno = s5_rep_errno(reply->rep);
+		return -1;
+	}
+	return 0;
 }
 
 enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err)

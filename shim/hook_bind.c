@@ -1,0 +1,286 @@
+/* bind(), listen(), accept(), accept4() and epoll_ctl(): a program's
+ * listening socket becomes a SOCKS5 BIND on the same fd, so that a peer
+ * behind the proxy can connect back (active-mode FTP).
+ *
+ * bind() records a candidate; listen() sends BIND and reads reply 1, whose
+ * address getsockname() then reports; accept() reads reply 2, moves the
+ * data stream to a new fd and leaves behind an inert listener that nobody
+ * can reach, so the old fd behaves like a listener with nothing pending. */
+#include "shim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sfy_fdtable.h"
+#include "sfy_log.h"
+
+static int is_wildcard(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+static int same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+	struct sockaddr_in a4, b4;
+	if (sfy_unmap_v4(a, &a4))
+		a = (const struct sockaddr *)&a4;
+	if (sfy_unmap_v4(b, &b4))
+		b = (const struct sockaddr *)&b4;
+	if (a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr);
+}
+
+/* addr is the local address of one of our live proxied connections (an FTP
+ * client binds its data socket to its control connection's address). */
+static int is_local_of_proxied(const struct sockaddr *addr)
+{
+	int fds[64];
+	int n = sfy_fd_list(SFY_FD_CONNECTED, fds, 64);
+	for (int i = 0; i < n; i++) {
+		struct sfy_fdinfo info;
+		struct sockaddr_storage local;
+		socklen_t len = sizeof local;
+		if (sfy_fd_get(fds[i], &info) && sfy_real.getsockname(fds[i], (struct sockaddr *)&local, &len) == 0 &&
+		    same_host(addr, (struct sockaddr *)&local))
+			return 1;
+	}
+	return 0;
+}
+
+static int is_bind_candidate(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	if (sfy_cfg.bind_mode == SFY_BIND_NEVER || !sfy_inet_addr_ok(addr, len) || sfy_socket_kind(fd) != 1)
+		return 0;
+	if (sfy_cfg.bind_mode == SFY_BIND_ALWAYS)
+		return 1;
+	struct sockaddr_in v4;
+	const struct sockaddr *sa = sfy_unmap_v4(addr, &v4) ? (const struct sockaddr *)&v4 : addr;
+	in_port_t port = sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+						  : ((const struct sockaddr_in6 *)sa)->sin6_port;
+	struct sfy_config loopback_only = {.direct_loopback = 1};
+	if (port != 0 || sfy_addr_is_direct(&loopback_only, sa))
+		return 0; /* a local server: explicit port, or loopback */
+	return is_wildcard(sa) || is_local_of_proxied(sa);
+}
+
+SFY_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	sfy_init();
+	int rc = sfy_real.bind(fd, addr, len);
+	if (rc == 0 && is_bind_candidate(fd, addr, len)) {
+		struct sfy_fdinfo info = {.kind = SFY_FD_BIND_CANDIDATE, .app_family = addr->sa_family};
+		sfy_fd_set(fd, &info);
+	}
+	return rc;
+}
+
+/* A SOCKS address as a sockaddr of family: the proxy's own address stands
+ * in for an unspecified one (0.0.0.0, ::) or a name. */
+static socklen_t socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out)
+{
+	uint8_t raw[16] = {0};
+	int raw_family = a->atyp == S5_ATYP_IPV6 ? AF_INET6 : AF_INET;
+	static const uint8_t zero[16];
+	if (a->atyp == S5_ATYP_IPV4)
+		memcpy(raw, a->u.ipv4, 4);
+	else if (a->atyp == S5_ATYP_IPV6)
+		memcpy(raw, a->u.ipv6, 16);
+	if (a->atyp == S5_ATYP_DOMAIN || memcmp(raw, zero, raw_family == AF_INET ? 4 : 16) == 0) {
+		raw_family = sfy_cfg.proxy.ss_family;
+		if (raw_family == AF_INET)
+			memcpy(raw, &((struct sockaddr_in *)&sfy_cfg.proxy)->sin_addr, 4);
+		else
+			memcpy(raw, &((struct sockaddr_in6 *)&sfy_cfg.proxy)->sin6_addr, 16);
+	}
+	memset(out, 0, sizeof *out);
+	if (raw_family == AF_INET && family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)out;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(a->port);
+		memcpy(&sin->sin_addr, raw, 4);
+		return sizeof *sin;
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(a->port);
+	if (raw_family == AF_INET) { /* IPv4 on an IPv6 socket: v4-mapped */
+		sin6->sin6_addr.s6_addr[10] = sin6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(sin6->sin6_addr.s6_addr + 12, raw, 4);
+	} else {
+		memcpy(&sin6->sin6_addr, raw, 16);
+	}
+	return sizeof *sin6;
+}
+
+SFY_EXPORT int listen(int fd, int backlog)
+{
+	sfy_init();
+	struct sfy_fdinfo info;
+	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_CANDIDATE)
+		return sfy_real.listen(fd, backlog);
+	struct s5_addr dst = {.atyp = S5_ATYP_IPV4};
+	if (!sfy_cfg.bind_dst_zero)
+		sfy_last_connect_dst(&dst); /* none yet: 0.0.0.0:0 */
+	struct s5_reply reply1;
+	int app_family = info.app_family;
+	if (sfy_proxy_bind(fd, &dst, &reply1, &app_family) < 0) {
+		int err = errno;
+		sfy_fd_clear(fd);
+		errno = err;
+		return -1;
+	}
+	info.kind = SFY_FD_BIND_WAITING;
+	info.local_len = socks_to_sockaddr(&reply1.bnd, info.app_family, &info.local);
+	sfy_fd_set(fd, &info);
+	return 0;
+}
+
+/* A listening socket nobody can connect to: a UNIX socket whose path is
+ * removed right after listen().  It never becomes readable, and accept()
+ * on it waits (or says EAGAIN) like a listener with nothing pending. */
+static int inert_listener(void)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	char dir[] = "/tmp/socksify-XXXXXX";
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (mkdtemp(dir)) {
+		snprintf(sun.sun_path, sizeof sun.sun_path, "%s/l", dir);
+		int ok = sfy_real.bind(s, (struct sockaddr *)&sun, sizeof sun) == 0 && sfy_real.listen(s, 1) == 0;
+		unlink(sun.sun_path);
+		rmdir(dir);
+		if (ok)
+			return s;
+	}
+	/* No writable /tmp: an autobound abstract name (random, but listed in
+	 * /proc/net/unix) is the next best thing. */
+	if (sfy_real.bind(s, (struct sockaddr *)&sun, sizeof(sa_family_t)) == 0 && sfy_real.listen(s, 1) == 0)
+		return s;
+	sfy_real.close(s);
+	return -1;
+}
+
+/* Put an inert listener at fd in place of the BIND connection, keeping the
+ * fd's O_NONBLOCK, FD_CLOEXEC and epoll registrations. */
+static int swap_in_inert(int fd, const struct sfy_fdinfo *info)
+{
+	int inert = inert_listener();
+	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+	if (inert < 0 || fl < 0 || fdfl < 0) {
+		if (inert >= 0)
+			sfy_real.close(inert);
+		return -1;
+	}
+	for (int i = 0; i < info->n_epoll; i++)
+		sfy_real.epoll_ctl(info->epoll[i].epfd, EPOLL_CTL_DEL, fd, NULL);
+	int rc = sfy_real.dup3(inert, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+	sfy_real.close(inert);
+	if (rc >= 0 && (fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (int i = 0; i < info->n_epoll; i++) {
+		struct epoll_event ev = info->epoll[i].ev;
+		sfy_real.epoll_ctl(info->epoll[i].epfd, EPOLL_CTL_ADD, fd, &ev);
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* After reply 2: the stream goes to a new fd, the old fd gets an inert
+ * listener.  Returns the new fd. */
+static int hand_over_stream(int fd, int stream, int flags, struct sfy_fdinfo *info, const struct s5_reply *reply2)
+{
+	if (swap_in_inert(fd, info) < 0) {
+		int err = errno;
+		sfy_real.close(stream);
+		errno = err;
+		return -1;
+	}
+	int fl = fcntl(stream, F_GETFL);
+	fl = (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+	fcntl(stream, F_SETFL, fl);
+	struct sfy_fdinfo accepted = {.kind = SFY_FD_ACCEPTED, .app_family = info->app_family};
+	accepted.peer_len = socks_to_sockaddr(&reply2->bnd, info->app_family, &accepted.peer);
+	sfy_fd_set(stream, &accepted);
+	info->kind = SFY_FD_BIND_DONE;
+	sfy_fd_set(fd, info);
+	char peer[300];
+	sfy_addr_text(&reply2->bnd, peer, sizeof peer);
+	sfy_log(SFY_LOG_INFO, "bind on fd %d: accepted %s as fd %d", fd, peer, stream);
+	return stream;
+}
+
+static void copy_out(const struct sockaddr_storage *src, socklen_t src_len, struct sockaddr *addr, socklen_t *len)
+{
+	if (!addr || !len)
+		return;
+	memcpy(addr, src, src_len < *len ? src_len : *len);
+	*len = src_len;
+}
+
+static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, struct sfy_fdinfo *info)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -1;
+	/* Take the new fd number first: once reply 2 is read it cannot be put back. */
+	int stream = sfy_real.fcntl(fd, (flags & SOCK_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	if (stream < 0)
+		return -1;
+	struct s5_reply reply2;
+	if (sfy_bind_reply2(fd, !(fl & O_NONBLOCK), &reply2) < 0) {
+		int err = errno;
+		sfy_real.close(stream);
+		if (err != EAGAIN && err != EWOULDBLOCK && swap_in_inert(fd, info) == 0) {
+			info->kind = SFY_FD_BIND_DONE; /* reported once; then nothing pending */
+			sfy_fd_set(fd, info);
+		}
+		errno = err;
+		return -1;
+	}
+	int nfd = hand_over_stream(fd, stream, flags, info, &reply2);
+	if (nfd >= 0) {
+		struct sfy_fdinfo accepted;
+		if (sfy_fd_get(nfd, &accepted))
+			copy_out(&accepted.peer, accepted.peer_len, addr, len);
+	}
+	return nfd;
+}
+
+SFY_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	sfy_init();
+	struct sfy_fdinfo info;
+	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_WAITING)
+		return sfy_real.accept4(fd, addr, len, flags);
+	return bind_accept(fd, addr, len, flags, &info);
+}
+
+SFY_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	sfy_init();
+	struct sfy_fdinfo info;
+	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_WAITING)
+		return sfy_real.accept(fd, addr, len);
+	return bind_accept(fd, addr, len, 0, &info);
+}
+
+SFY_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	sfy_init();
+	int rc = sfy_real.epoll_ctl(epfd, op, fd, ev);
+	if (rc == 0)
+		sfy_fd_note_epoll(fd, epfd, op, ev);
+	return rc;
+}
