@@ -33,7 +33,7 @@ struct sfy_fdinfo {
 	int kind;                     /* enum sfy_fd_kind */
 	struct sockaddr_storage peer; /* CONNECTED: what the program connected to; ACCEPTED: reply 2 BND */
 	socklen_t peer_len;
-	struct sockaddr_storage local; /* BIND_*: what getsockname() shows (reply 1 BND) */
+	struct sockaddr_storage local; /* what getsockname() shows: CONNECT's BND, BIND's reply 1 BND */
 	socklen_t local_len;
 	int app_family;               /* family the program created; differs when swapped */
 	int bind_errno;               /* BIND_DONE after a failure: accept() repeats it */
@@ -47,7 +47,6 @@ int sfy_fd_set(int fd, struct sfy_fdinfo *info);
 int sfy_fd_get(int fd, struct sfy_fdinfo *out);
 void sfy_fd_clear(int fd);
 void sfy_fd_copy(int from, int to);
-void sfy_fd_clear_range(unsigned first, unsigned last);
 /* Track epoll_ctl(epfd, op, fd, ev) for fds in a BIND state. */
 void sfy_fd_note_epoll(int fd, int epfd, int op, const struct epoll_event *ev);
 /* Up to max fds whose entry has kind (live or not: callers verify). */

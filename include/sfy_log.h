@@ -12,7 +12,7 @@ void sfy_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* Always on stderr (and in the log file when there is one): config errors. */
 void sfy_log_to_stderr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The host program is closing or replacing fd: stop using it for logs. */
-void sfy_log_fd_closing(int fd);
+void sfy_log_fd_closing(int fd, int replaced);
 void sfy_log_fds_closing(unsigned first, unsigned last);
 
 #endif

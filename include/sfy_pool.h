@@ -1,7 +1,8 @@
 /* Fake-address pool for remote DNS: a name gets one slot, and slot i stands
  * for address base+1+i in both the IPv4 and the IPv6 fake ranges.  When the
- * pool is full the least recently used name gives up its slot.  Thread-safe;
- * plain process memory, so a fork()ed child keeps the parent's mappings. */
+ * pool is full the least recently used name gives up its slot.  Thread-safe,
+ * and shared (not copied) with fork()ed children: parent and children see
+ * each other's mappings. */
 #ifndef SFY_POOL_H
 #define SFY_POOL_H
 
@@ -30,8 +31,5 @@ int sfy_pool_is_fake(const struct sfy_pool *pool, const struct sockaddr *sa);
  * in a fake range, -1 when it is but no name holds that slot (stale). */
 int sfy_pool_name(struct sfy_pool *pool, const struct sockaddr *sa, char *name, size_t cap);
 
-/* For fork safety: hold the lock across fork() (pthread_atfork handlers). */
-void sfy_pool_lock(struct sfy_pool *pool);
-void sfy_pool_unlock(struct sfy_pool *pool);
 
 #endif

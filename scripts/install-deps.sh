@@ -24,6 +24,9 @@ git:git
 ssh:openssh-client
 /usr/sbin/sshd:openssh-server
 socat:socat
+/usr/lib/python3/dist-packages/pyftpdlib:python3-pyftpdlib
+inetutils-ftp:inetutils-ftp
+lftp:lftp
 node:nodejs
 "
 

@@ -86,8 +86,7 @@ int sfy_fd_get(int fd, struct sfy_fdinfo *out)
 	return live;
 }
 
-/* Lock-free: close() is async-signal-safe, so its hook must not take a
- * lock that the interrupted thread may hold. */
+/* Lock-free, so that it is safe wherever it is called from. */
 void sfy_fd_clear(int fd)
 {
 	if (fd < 0 || fd >= SFY_FD_MAX)
@@ -155,21 +154,4 @@ int sfy_fd_list(int kind, int *out, int max)
 	}
 	pthread_mutex_unlock(&table_lock);
 	return n;
-}
-
-void sfy_fd_clear_range(unsigned first, unsigned last)
-{
-	if (last >= SFY_FD_MAX)
-		last = SFY_FD_MAX - 1;
-	pthread_mutex_lock(&table_lock);
-	for (unsigned c = first / CHUNK; c <= last / CHUNK && first <= last; c++) {
-		if (!chunks[c])
-			continue;
-		for (unsigned i = 0; i < CHUNK; i++) {
-			unsigned fd = c * CHUNK + i;
-			if (fd >= first && fd <= last)
-				chunks[c][i].used = 0;
-		}
-	}
-	pthread_mutex_unlock(&table_lock);
 }

@@ -42,9 +42,13 @@ static int same_host(const struct sockaddr *a, const struct sockaddr *b)
 	return IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr);
 }
 
-/* addr is the local address of one of our live proxied connections (an FTP
- * client binds its data socket to its control connection's address). */
-static int is_local_of_proxied(const struct sockaddr *addr)
+enum { NOT_OURS, REAL_LOCAL, REPORTED };
+
+/* Is addr the local address of one of our live proxied connections (an FTP
+ * client binds its data socket to its control connection's address)?
+ * REAL_LOCAL: the kernel's; REPORTED: the one getsockname() reported,
+ * which is the proxy's and so cannot be bound here. */
+static int local_of_proxied(const struct sockaddr *addr)
 {
 	int fds[64];
 	int n = sfy_fd_list(SFY_FD_CONNECTED, fds, 64);
@@ -52,11 +56,15 @@ static int is_local_of_proxied(const struct sockaddr *addr)
 		struct sfy_fdinfo info;
 		struct sockaddr_storage local;
 		socklen_t len = sizeof local;
-		if (sfy_fd_get(fds[i], &info) && sfy_real.getsockname(fds[i], (struct sockaddr *)&local, &len) == 0 &&
+		if (!sfy_fd_get(fds[i], &info))
+			continue;
+		if (info.local_len && same_host(addr, (struct sockaddr *)&info.local))
+			return REPORTED;
+		if (sfy_real.getsockname(fds[i], (struct sockaddr *)&local, &len) == 0 &&
 		    same_host(addr, (struct sockaddr *)&local))
-			return 1;
+			return REAL_LOCAL;
 	}
-	return 0;
+	return NOT_OURS;
 }
 
 static int is_bind_candidate(int fd, const struct sockaddr *addr, socklen_t len)
@@ -72,79 +80,55 @@ static int is_bind_candidate(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sfy_config loopback_only = {.direct_loopback = 1};
 	if (port != 0 || sfy_addr_is_direct(&loopback_only, sa))
 		return 0; /* a local server: explicit port, or loopback */
-	return is_wildcard(sa) || is_local_of_proxied(sa);
+	return is_wildcard(sa) || local_of_proxied(sa) != NOT_OURS;
 }
 
 SFY_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	sfy_init();
-	int rc = sfy_real.bind(fd, addr, len);
-	if (rc == 0 && is_bind_candidate(fd, addr, len)) {
+	int candidate = is_bind_candidate(fd, addr, len);
+	/* The proxy's address we reported for a connection: not bindable here,
+	 * and only ever asked for to listen there, which BIND does. */
+	int reported = candidate && sfy_cfg.bind_mode != SFY_BIND_ALWAYS && !is_wildcard(addr) &&
+		       local_of_proxied(addr) == REPORTED;
+	int rc = reported ? 0 : sfy_real.bind(fd, addr, len);
+	if (rc == 0 && candidate) {
 		struct sfy_fdinfo info = {.kind = SFY_FD_BIND_CANDIDATE, .app_family = addr->sa_family};
 		sfy_fd_set(fd, &info);
 	}
 	return rc;
 }
 
-/* A SOCKS address as a sockaddr of family: the proxy's own address stands
- * in for an unspecified one (0.0.0.0, ::) or a name. */
-static socklen_t socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out)
+int sfy_bind_start(int fd, struct sfy_fdinfo *info)
 {
-	uint8_t raw[16] = {0};
-	int raw_family = a->atyp == S5_ATYP_IPV6 ? AF_INET6 : AF_INET;
-	static const uint8_t zero[16];
-	if (a->atyp == S5_ATYP_IPV4)
-		memcpy(raw, a->u.ipv4, 4);
-	else if (a->atyp == S5_ATYP_IPV6)
-		memcpy(raw, a->u.ipv6, 16);
-	if (a->atyp == S5_ATYP_DOMAIN || memcmp(raw, zero, raw_family == AF_INET ? 4 : 16) == 0) {
-		raw_family = sfy_cfg.proxy.ss_family;
-		if (raw_family == AF_INET)
-			memcpy(raw, &((struct sockaddr_in *)&sfy_cfg.proxy)->sin_addr, 4);
-		else
-			memcpy(raw, &((struct sockaddr_in6 *)&sfy_cfg.proxy)->sin6_addr, 16);
-	}
-	memset(out, 0, sizeof *out);
-	if (raw_family == AF_INET && family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)out;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(a->port);
-		memcpy(&sin->sin_addr, raw, 4);
-		return sizeof *sin;
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(a->port);
-	if (raw_family == AF_INET) { /* IPv4 on an IPv6 socket: v4-mapped */
-		sin6->sin6_addr.s6_addr[10] = sin6->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(sin6->sin6_addr.s6_addr + 12, raw, 4);
-	} else {
-		memcpy(&sin6->sin6_addr, raw, 16);
-	}
-	return sizeof *sin6;
-}
-
-SFY_EXPORT int listen(int fd, int backlog)
-{
-	sfy_init();
-	struct sfy_fdinfo info;
-	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_CANDIDATE)
-		return sfy_real.listen(fd, backlog);
 	struct s5_addr dst = {.atyp = S5_ATYP_IPV4};
 	if (!sfy_cfg.bind_dst_zero)
 		sfy_last_connect_dst(&dst); /* none yet: 0.0.0.0:0 */
 	struct s5_reply reply1;
-	int app_family = info.app_family;
+	int app_family = info->app_family;
 	if (sfy_proxy_bind(fd, &dst, &reply1, &app_family) < 0) {
 		int err = errno;
 		sfy_fd_clear(fd);
 		errno = err;
 		return -1;
 	}
-	info.kind = SFY_FD_BIND_WAITING;
-	info.local_len = socks_to_sockaddr(&reply1.bnd, info.app_family, &info.local);
-	sfy_fd_set(fd, &info);
+	info->kind = SFY_FD_BIND_WAITING;
+	info->local_len = sfy_socks_to_sockaddr(&reply1.bnd, info->app_family, &info->local);
+	sfy_fd_set(fd, info);
 	return 0;
+}
+
+/* FTP clients ask getsockname() before or after listen(): whichever comes
+ * first starts the BIND (see the getsockname hook). */
+SFY_EXPORT int listen(int fd, int backlog)
+{
+	sfy_init();
+	struct sfy_fdinfo info;
+	if (!sfy_fd_get(fd, &info) || (info.kind != SFY_FD_BIND_CANDIDATE && info.kind != SFY_FD_BIND_WAITING))
+		return sfy_real.listen(fd, backlog);
+	if (info.kind == SFY_FD_BIND_WAITING)
+		return 0;
+	return sfy_bind_start(fd, &info);
 }
 
 /* A listening socket nobody can connect to: a UNIX socket whose path is
@@ -211,7 +195,7 @@ static int hand_over_stream(int fd, int stream, int flags, struct sfy_fdinfo *in
 	fl = (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
 	fcntl(stream, F_SETFL, fl);
 	struct sfy_fdinfo accepted = {.kind = SFY_FD_ACCEPTED, .app_family = info->app_family};
-	accepted.peer_len = socks_to_sockaddr(&reply2->bnd, info->app_family, &accepted.peer);
+	accepted.peer_len = sfy_socks_to_sockaddr(&reply2->bnd, info->app_family, &accepted.peer);
 	sfy_fd_set(stream, &accepted);
 	info->kind = SFY_FD_BIND_DONE;
 	sfy_fd_set(fd, info);

@@ -12,11 +12,14 @@
 #include "sfy_fdtable.h"
 #include "sfy_log.h"
 
+/* close() and close_range() leave the fd table alone: entries carry the
+ * socket's inode, so a closed fd's entry is dead by itself.  Clearing here
+ * would be wrong in a vfork() child (Python's subprocess), which shares the
+ * parent's memory while it closes the fds the new program must not get. */
 SFY_EXPORT int close(int fd)
 {
 	sfy_init();
-	sfy_fd_clear(fd);
-	sfy_log_fd_closing(fd);
+	sfy_log_fd_closing(fd, 0);
 	return sfy_real.close(fd);
 }
 
@@ -33,7 +36,7 @@ SFY_EXPORT int dup2(int fd, int nfd)
 {
 	sfy_init();
 	if (fd != nfd)
-		sfy_log_fd_closing(nfd);
+		sfy_log_fd_closing(nfd, 1);
 	int rc = sfy_real.dup2(fd, nfd);
 	if (rc >= 0)
 		sfy_fd_copy(fd, rc);
@@ -43,7 +46,7 @@ SFY_EXPORT int dup2(int fd, int nfd)
 SFY_EXPORT int dup3(int fd, int nfd, int flags)
 {
 	sfy_init();
-	sfy_log_fd_closing(nfd);
+	sfy_log_fd_closing(nfd, 1);
 	int rc = sfy_real.dup3(fd, nfd, flags);
 	if (rc >= 0)
 		sfy_fd_copy(fd, rc);
@@ -89,10 +92,8 @@ SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
 		return -1;
 	}
 	int rc = sfy_real.close_range(first, last, flags);
-	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
-		sfy_fd_clear_range(first, last);
+	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
 		sfy_log_fds_closing(first, last);
-	}
 	return rc;
 }
 
@@ -122,8 +123,11 @@ SFY_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	struct sfy_fdinfo info;
 	struct sockaddr_storage real;
 	socklen_t rlen = sizeof real;
-	if (addr && len && sfy_fd_get(fd, &info) && (info.kind == SFY_FD_BIND_WAITING || info.kind == SFY_FD_BIND_DONE)) {
-		copy_out(&info.local, info.local_len, addr, len); /* what the peer must connect to */
+	int have = addr && len && sfy_fd_get(fd, &info);
+	if (have && info.kind == SFY_FD_BIND_CANDIDATE && sfy_bind_start(fd, &info) < 0)
+		return -1;
+	if (have && info.kind != SFY_FD_BIND_CANDIDATE && info.local_len) {
+		copy_out(&info.local, info.local_len, addr, len); /* what the peer sees or must connect to */
 		return 0;
 	}
 	if (!addr || !len || !sfy_fd_get(fd, &info) || sfy_real.getsockname(fd, (struct sockaddr *)&real, &rlen) < 0 ||

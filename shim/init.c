@@ -52,19 +52,17 @@ static void resolve_symbols(void)
 	RESOLVE(sendmmsg);
 }
 
-/* Hold our locks across fork() so the child never inherits one mid-update. */
+/* Hold the fd table's lock across fork() so the child never inherits a
+ * copy mid-update.  The fake pool is shared memory, not copied: the child
+ * uses the same pool and lock, so there is nothing to hold for it. */
 static void before_fork(void)
 {
-	if (sfy_fake_pool)
-		sfy_pool_lock(sfy_fake_pool);
 	sfy_fd_lock();
 }
 
 static void after_fork(void)
 {
 	sfy_fd_unlock();
-	if (sfy_fake_pool)
-		sfy_pool_unlock(sfy_fake_pool);
 }
 
 static const char *env_lookup(const char *name)

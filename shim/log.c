@@ -26,18 +26,21 @@ int sfy_log_enabled(int level)
 	return level <= log_level;
 }
 
-void sfy_log_fd_closing(int fd)
+void sfy_log_fd_closing(int fd, int replaced)
 {
-	if (fd == log_fd && log_path[0])
-		log_fd = -1;
-	else if (fd == log_fd)
+	if (fd != log_fd)
+		return;
+	if (log_path[0])
+		log_fd = -1; /* our file: reopen it at the next line */
+	else if (!replaced)
 		log_fd = -2; /* the program closed stderr: stay quiet */
+	/* stderr replaced by dup2(): the logs follow it */
 }
 
 void sfy_log_fds_closing(unsigned first, unsigned last)
 {
 	if (log_fd >= 0 && (unsigned)log_fd >= first && (unsigned)log_fd <= last)
-		sfy_log_fd_closing(log_fd);
+		sfy_log_fd_closing(log_fd, 0);
 }
 
 /* Formats one line into line (cap bytes) and returns its length. */

@@ -1,5 +1,11 @@
 /* Fake-address pool (see include/sfy_pool.h).  A hash of names over a fixed
- * array of slots, with an LRU list through the slots for recycling. */
+ * array of slots, with an LRU list through the slots for recycling.
+ *
+ * The pool lives in shared anonymous memory, so that processes forked from
+ * the one that created it share one pool: a program that resolves in a
+ * forked helper (lftp) and connects in the parent finds the name.  The lock
+ * is process-shared and robust: a process that dies holding it leaves a
+ * pool that the next user resets rather than trusts. */
 #include "sfy_pool.h"
 
 #include <errno.h>
@@ -9,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 
 #define NIL UINT32_MAX
 
@@ -28,6 +35,24 @@ struct sfy_pool {
 	uint32_t *buckets;           /* capacity buckets, allocated at first use */
 	struct slot *slots;
 };
+
+/* Empty pool; buckets point nowhere. */
+static void reset(struct sfy_pool *p)
+{
+	p->n_used = 0;
+	p->lru_head = p->lru_tail = NIL;
+	for (unsigned i = 0; i < p->capacity; i++)
+		p->buckets[i] = NIL;
+}
+
+/* Lock; if the previous holder died mid-update, start the pool afresh. */
+static void lock(struct sfy_pool *p)
+{
+	if (pthread_mutex_lock(&p->lock) == EOWNERDEAD) {
+		reset(p);
+		pthread_mutex_consistent(&p->lock);
+	}
+}
 
 static unsigned range_slots(const struct sfy_cidr *c)
 {
@@ -49,31 +74,51 @@ static void clear_host_bits(struct sfy_cidr *c)
 	}
 }
 
+static void *shared_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p; /* zero-filled, and pages cost nothing until touched */
+}
+
+static size_t tables_size(unsigned capacity)
+{
+	return sizeof(uint32_t) * capacity + sizeof(struct slot) * capacity;
+}
+
 struct sfy_pool *sfy_pool_new(const struct sfy_cidr *fake4, const struct sfy_cidr *fake6, unsigned capacity)
 {
 	if (fake4->family != AF_INET || fake6->family != AF_INET6 || capacity < 1)
 		return NULL;
-	struct sfy_pool *p = calloc(1, sizeof *p);
+	struct sfy_cidr r4 = *fake4, r6 = *fake6;
+	r4.port = r6.port = 0;
+	clear_host_bits(&r4);
+	clear_host_bits(&r6);
+	unsigned cap = capacity;
+	if (cap > range_slots(&r4))
+		cap = range_slots(&r4);
+	if (cap > range_slots(&r6))
+		cap = range_slots(&r6);
+	if (cap < 1)
+		return NULL;
+	struct sfy_pool *p = shared_alloc(sizeof *p);
 	if (!p)
 		return NULL;
-	pthread_mutex_init(&p->lock, NULL);
-	p->range4 = *fake4;
-	p->range6 = *fake6;
-	p->range4.port = p->range6.port = 0;
-	clear_host_bits(&p->range4);
-	clear_host_bits(&p->range6);
-	unsigned cap = capacity;
-	if (cap > range_slots(&p->range4))
-		cap = range_slots(&p->range4);
-	if (cap > range_slots(&p->range6))
-		cap = range_slots(&p->range6);
-	p->capacity = cap;
-	if (cap < 1) {
-		pthread_mutex_destroy(&p->lock);
-		free(p);
+	p->buckets = shared_alloc(tables_size(cap));
+	if (!p->buckets) {
+		munmap(p, sizeof *p);
 		return NULL;
 	}
-	p->lru_head = p->lru_tail = NIL;
+	p->slots = (struct slot *)(void *)(p->buckets + cap);
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&p->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	p->range4 = r4;
+	p->range6 = r6;
+	p->capacity = cap;
+	reset(p);
 	return p;
 }
 
@@ -82,24 +127,13 @@ void sfy_pool_free(struct sfy_pool *pool)
 	if (!pool)
 		return;
 	pthread_mutex_destroy(&pool->lock);
-	free(pool->buckets);
-	free(pool->slots);
-	free(pool);
+	munmap(pool->buckets, tables_size(pool->capacity));
+	munmap(pool, sizeof *pool);
 }
 
 unsigned sfy_pool_capacity(const struct sfy_pool *pool)
 {
 	return pool->capacity;
-}
-
-void sfy_pool_lock(struct sfy_pool *pool)
-{
-	pthread_mutex_lock(&pool->lock);
-}
-
-void sfy_pool_unlock(struct sfy_pool *pool)
-{
-	pthread_mutex_unlock(&pool->lock);
 }
 
 static uint32_t hash_name(const char *name, unsigned nbuckets)
@@ -144,24 +178,6 @@ static void hash_remove(struct sfy_pool *p, uint32_t i)
 		link = &p->slots[*link].hash_next;
 	if (*link == i)
 		*link = p->slots[i].hash_next;
-}
-
-static int ensure_tables(struct sfy_pool *p)
-{
-	if (p->slots)
-		return 0;
-	p->buckets = malloc(sizeof *p->buckets * p->capacity);
-	p->slots = calloc(p->capacity, sizeof *p->slots);
-	if (!p->buckets || !p->slots) {
-		free(p->buckets);
-		free(p->slots);
-		p->buckets = NULL;
-		p->slots = NULL;
-		return -1;
-	}
-	for (unsigned i = 0; i < p->capacity; i++)
-		p->buckets[i] = NIL;
-	return 0;
 }
 
 /* Slot for name: found, a fresh one, or the least recently used recycled. */
@@ -220,12 +236,7 @@ int sfy_pool_map(struct sfy_pool *pool, const char *name, int family, struct soc
 		errno = EINVAL;
 		return -1;
 	}
-	pthread_mutex_lock(&pool->lock);
-	if (ensure_tables(pool) < 0) {
-		pthread_mutex_unlock(&pool->lock);
-		errno = ENOMEM;
-		return -1;
-	}
+	lock(pool);
 	uint32_t i = slot_for(pool, name);
 	slot_addr(pool, i, family, out);
 	pthread_mutex_unlock(&pool->lock);
@@ -255,8 +266,8 @@ int sfy_pool_name(struct sfy_pool *pool, const struct sockaddr *sa, char *name, 
 	if (host_bits < 32)
 		host &= (1u << host_bits) - 1; /* the slot number is in the host bits */
 	int found = -1;
-	pthread_mutex_lock(&pool->lock);
-	if (host >= 1 && host - 1 < pool->n_used && pool->slots) {
+	lock(pool);
+	if (host >= 1 && host - 1 < pool->n_used) {
 		uint32_t i = host - 1;
 		struct sockaddr_storage expect;
 		slot_addr(pool, i, sa->sa_family, &expect);

@@ -13,6 +13,8 @@
 
 #define SFY_EXPORT __attribute__((visibility("default")))
 
+struct sfy_fdinfo;
+
 struct sfy_real {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*close)(int);
@@ -68,6 +70,13 @@ int sfy_last_connect_dst(struct s5_addr *out);
 int sfy_socket_kind(int fd);
 /* addr is a complete AF_INET or AF_INET6 address. */
 int sfy_inet_addr_ok(const struct sockaddr *addr, socklen_t len);
+/* Start the BIND of a candidate fd (reply 1); fills info. */
+int sfy_bind_start(int fd, struct sfy_fdinfo *info);
+/* A SOCKS address as a sockaddr of family (v4-mapped on IPv6 sockets);
+ * the proxy's own address stands in for 0.0.0.0, :: or a name. */
+socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out);
+/* 0.0.0.0, :: or a name. */
+int s5_addr_unspecified(const struct s5_addr *a);
 /* Text for logs: "name:port" or "[v6]:port". */
 void sfy_addr_text(const struct s5_addr *a, char *out, size_t cap);
 

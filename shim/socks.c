@@ -377,6 +377,11 @@ int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len
 	memcpy(&info.peer, app_addr, app_len < sizeof info.peer ? app_len : sizeof info.peer);
 	if (run_request(fd, S5_CMD_CONNECT, dst, &reply, &info.app_family) < 0)
 		return -1;
+	/* getsockname() will report the proxy's side of the connection, as the
+	 * peer sees it: programs that put their own address in the protocol
+	 * (FTP PORT/EPRT, as curl does) must advertise that one. */
+	if (!s5_addr_unspecified(&reply.bnd))
+		info.local_len = sfy_socks_to_sockaddr(&reply.bnd, info.app_family, &info.local);
 	sfy_fd_set(fd, &info);
 	pthread_mutex_lock(&last_dst_lock);
 	last_dst = *dst;
@@ -388,6 +393,16 @@ int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len
 int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int *app_family)
 {
 	return run_request(fd, S5_CMD_BIND, dst, reply1, app_family);
+}
+
+int s5_addr_unspecified(const struct s5_addr *a)
+{
+	static const uint8_t zero[16];
+	if (a->atyp == S5_ATYP_IPV4)
+		return memcmp(a->u.ipv4, zero, 4) == 0;
+	if (a->atyp == S5_ATYP_IPV6)
+		return memcmp(a->u.ipv6, zero, 16) == 0;
+	return 1; /* a name is no address to report */
 }
 
 /* Reply 2 without waiting: EAGAIN until all of it is there, and nothing
@@ -431,6 +446,44 @@ int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 		return -1;
 	}
 	return 0;
+}
+
+/* A SOCKS address as a sockaddr of family: the proxy's own address stands
+ * in for an unspecified one (0.0.0.0, ::) or a name. */
+socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out)
+{
+	uint8_t raw[16] = {0};
+	int raw_family = a->atyp == S5_ATYP_IPV6 ? AF_INET6 : AF_INET;
+	static const uint8_t zero[16];
+	if (a->atyp == S5_ATYP_IPV4)
+		memcpy(raw, a->u.ipv4, 4);
+	else if (a->atyp == S5_ATYP_IPV6)
+		memcpy(raw, a->u.ipv6, 16);
+	if (a->atyp == S5_ATYP_DOMAIN || memcmp(raw, zero, raw_family == AF_INET ? 4 : 16) == 0) {
+		raw_family = sfy_cfg.proxy.ss_family;
+		if (raw_family == AF_INET)
+			memcpy(raw, &((struct sockaddr_in *)&sfy_cfg.proxy)->sin_addr, 4);
+		else
+			memcpy(raw, &((struct sockaddr_in6 *)&sfy_cfg.proxy)->sin6_addr, 16);
+	}
+	memset(out, 0, sizeof *out);
+	if (raw_family == AF_INET && family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)out;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(a->port);
+		memcpy(&sin->sin_addr, raw, 4);
+		return sizeof *sin;
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(a->port);
+	if (raw_family == AF_INET) { /* IPv4 on an IPv6 socket: v4-mapped */
+		sin6->sin6_addr.s6_addr[10] = sin6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(sin6->sin6_addr.s6_addr + 12, raw, 4);
+	} else {
+		memcpy(&sin6->sin6_addr, raw, 16);
+	}
+	return sizeof *sin6;
 }
 
 enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err)

@@ -444,3 +444,100 @@ expect_no_sanitizer_report() {
 		return 1
 	done
 }
+
+# ================================================================== BIND
+# Helpers for bind.bats (SOCKS5 BIND through tests/c/bind_test).  The test
+# server (socks5_bind.py) records a BIND like a CONNECT (cmd 2) plus
+# bind_listen, bnd, accepted_from, rep and rep2; with --bind-self-connect
+# it also plays the remote peer and writes a second record, with
+# "remote": true, holding what the peer read back (remote_read).
+
+# bind_conf FILE PORT [LINES...]: proxy_conf with "bind = always" (the
+# suite is all loopback, which "auto" keeps local).
+bind_conf() {
+	local file=$1 port=$2
+	shift 2
+	proxy_conf "$file" "$port" "bind = always" "$@"
+}
+
+# bind_ts [SERVER ARGS...]: a test server that plays the remote peer, and
+# $CONF (bind = always) pointing at it.
+bind_ts() {
+	start_testserver --bind-self-connect "$@" || return 1
+	bind_conf "$CONF" "$TS_PORT"
+}
+
+# record_where KEY VALUE FIELD: FIELD of the last record whose KEY is VALUE
+# (compared as text, e.g. "cmd 2", "remote True").  Lists print as
+# ADDR:PORT, or [ADDR]:PORT for IPv6, when they are [address, port].
+record_where() {
+	"$PY" - "$TS_RECORD" "$1" "$2" "$3" <<'PYEOF'
+import json, sys
+path, key, want, field = sys.argv[1:5]
+records = [json.loads(l) for l in open(path) if l.strip()]
+hits = [r for r in records if str(r.get(key)) == want]
+if not hits:
+    sys.exit(1)
+value = hits[-1].get(field)
+if isinstance(value, list) and len(value) == 2 and isinstance(value[1], int):
+    host = "[%s]" % value[0] if ":" in value[0] else value[0]
+    print("%s:%d" % (host, value[1]))
+else:
+    print(json.dumps(value) if isinstance(value, (list, dict)) else value)
+PYEOF
+}
+
+# wait_record_where KEY VALUE: until such a record exists.
+wait_record_where() {
+	local i
+	for ((i = 0; i < WAIT_SECS * 20; i++)); do
+		record_where "$1" "$2" cmd >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	fail "no record with $1 = $2; records:" "$(cat "$TS_RECORD")"
+}
+
+# expect_bind_record FIELD VALUE: the last BIND (cmd 2) record.
+expect_bind_record() {
+	local got
+	wait_record_where cmd 2 || return 1
+	got=$(record_where cmd 2 "$1")
+	[[ $got == "$2" ]] ||
+		fail "BIND record[$1] = '$got', expected '$2'; records:" "$(cat "$TS_RECORD")"
+}
+
+# expect_remote_read TEXT: what the simulated remote peer read back.
+expect_remote_read() {
+	local got
+	wait_record_where remote True || return 1
+	got=$(record_where remote True remote_read)
+	[[ $got == "$1" ]] ||
+		fail "the remote peer read '$got', expected '$1'; records:" "$(cat "$TS_RECORD")"
+}
+
+# count_records KEY VALUE: how many records have KEY = VALUE.
+count_records() {
+	"$PY" - "$TS_RECORD" "$1" "$2" <<'PYEOF'
+import json, sys
+records = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(sum(1 for r in records if str(r.get(sys.argv[2])) == sys.argv[3]))
+PYEOF
+}
+
+# expect_line LINE: the output has LINE as a whole line.
+expect_line() {
+	[[ $'\n'$output$'\n' == *$'\n'"$1"$'\n'* ]] ||
+		fail "expected the line '$1'; output:" "$output"
+}
+
+# output_value KEY: the value of the first "KEY=VALUE" line of the output.
+output_value() {
+	local line
+	while IFS= read -r line; do
+		if [[ $line == "$1="* ]]; then
+			printf '%s\n' "${line#"$1="}"
+			return 0
+		fi
+	done <<<"$output"
+	return 1
+}

@@ -9,7 +9,7 @@
 #      |  veth                forwarding off: only danted crosses
 #   server  203.0.113.10     2001:db8:2::10  http :80 (v4 and v6), git
 #                                            over dumb http :8080, echo :7,
-#                                            sshd :22
+#                                            sshd :22, ftp :21 (v4 and v6)
 #
 # Only documentation ranges are used, and no namespace has a default route,
 # so nothing can leave the lab.  The client's resolv.conf points at a DNS
@@ -47,6 +47,10 @@ LAB_PROXY_PORT=1080
 LAB_GIT_PORT=8080
 LAB_ECHO_PORT=7
 LAB_LOCAL_PORT=8081                     # HTTP server on the client itself
+LAB_FTP_PORT=21
+LAB_FTP_PASV=30000-30009                # the FTP server's passive ports
+LAB_FTP_USER=labftp
+LAB_FTP_PASS=lab-ftp-pw
 
 # Clients must not pick up proxies or a socksify setup from the caller.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
@@ -59,6 +63,7 @@ export CURL_HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1
 LAB_NEEDS="ip:iproute2 danted:dante-server curl:curl wget:wget ncat:ncat
 git:git ssh:openssh-client ssh-keygen:openssh-client
 /usr/sbin/sshd:openssh-server /usr/bin/node:nodejs /usr/bin/python3:python3
+/usr/lib/python3/dist-packages/pyftpdlib:python3-pyftpdlib
 socat:socat timeout:coreutils setsid:util-linux xargs:findutils ss:iproute2"
 
 lab_fail() {
@@ -339,6 +344,19 @@ lab_start_sshd() {
 	lab_wait_listen "$LAB_S" 22 "$LAB_PID"
 }
 
+# FTP (pyftpdlib) on 203.0.113.10 and [2001:db8:2::10], port LAB_FTP_PORT,
+# user LAB_FTP_USER, home $LAB_FTP_HOME (writable), active and passive.
+lab_start_ftp() {
+	export LAB_FTP_HOME=$LAB_DIR/ftp-home
+	mkdir -p "$LAB_FTP_HOME" || return 1
+	lab_spawn "$LAB_S" ftp "$LAB_PY" "$LAB_HOME/ftp_server.py" \
+		--listen "$LAB_SERVER4" --listen "$LAB_SERVER6" --port "$LAB_FTP_PORT" \
+		--user "$LAB_FTP_USER" --password "$LAB_FTP_PASS" --home "$LAB_FTP_HOME" \
+		--passive-ports "$LAB_FTP_PASV" --port-file "$LAB_DIR/ftp.port"
+	lab_wait_file "$LAB_DIR/ftp.port" "$LAB_PID" &&
+		lab_wait_listen "$LAB_S" "$LAB_FTP_PORT" "$LAB_PID"
+}
+
 # --------------------------------------------------------------- up/down
 # lab_up OWNER DIR: namespaces, links, every server.  On failure it tears
 # down what it made and returns 1.
@@ -350,7 +368,7 @@ lab_up() {
 		lab_start_http "$LAB_S" files-v4 "$LAB_SERVER4" 80 &&
 		lab_start_http "$LAB_S" files-v6 "$LAB_SERVER6" 80 &&
 		lab_start_http "$LAB_C" client-local "$LAB_CLIENT4" "$LAB_LOCAL_PORT" &&
-		lab_start_git && lab_start_echo && lab_start_sshd; then
+		lab_start_git && lab_start_echo && lab_start_sshd && lab_start_ftp; then
 		return 0
 	fi
 	lab_fail "could not bring the lab up"

@@ -10,9 +10,17 @@ It is deliberately small and scriptable rather than fast:
     misbehaviours are a few lines each;
   * --blackhole never accepts (its accept queue is kept full), so a
     client's connect() to it hangs: for connect timeouts.
+  * BIND (CMD 2) listens on a loopback address, sends reply 1 with that
+    address, accepts one connection and sends reply 2 with its peer, then
+    relays.  --bind-self-connect makes the server play the remote peer
+    too: it connects to its own listener, sends HELLO-FROM-REMOTE and
+    records (one JSON line with "remote": true) what came back.
+    --bind-reply1/--bind-reply2 answer with a given REP, the bind-* modes
+    misbehave between or inside the two replies.
 
 Safety: outbound connections are only ever made to loopback addresses
 (127.0.0.0/8, ::1); anything else is answered with REP 2 (not allowed).
+BIND listeners are bound to loopback addresses only.
 """
 
 import argparse
@@ -27,15 +35,14 @@ import sys
 import threading
 import time
 
+from socks5_bind import BIND_MODES, BindSupport, add_bind_args
+from socks5_common import (ATYP_DOMAIN, ATYP_IPV4, ATYP_IPV6, CMD_BIND,
+                           CMD_CONNECT, CMD_UDP, IO_TIMEOUT, RELAY_CHUNK,
+                           REP_CMD_UNSUPPORTED, REP_FAIL, REP_HOST_UNREACH,
+                           REP_NOT_ALLOWED, REP_OK, ClientGone, encode_addr,
+                           is_loopback, wait_for_eof)
 from srvcommon import announce, exit_on_sigterm, parse_hostport
 
-IO_TIMEOUT = 30.0          # bounded per-connection socket timeout
-RELAY_CHUNK = 65536
-
-ATYP_IPV4, ATYP_DOMAIN, ATYP_IPV6 = 1, 3, 4
-CMD_CONNECT, CMD_BIND, CMD_UDP = 1, 2, 3
-REP_OK, REP_FAIL, REP_NOT_ALLOWED = 0, 1, 2
-REP_HOST_UNREACH, REP_CMD_UNSUPPORTED = 4, 7
 
 MODES = {}
 
@@ -49,31 +56,12 @@ def mode(name):
     return register
 
 
-class ClientGone(Exception):
-    """The client closed the connection or sent something unparsable."""
-
-
 def errno_to_rep(err):
     """Map an outbound connect() failure to the closest REP code."""
     table = {errno.ECONNREFUSED: 5, errno.ENETUNREACH: 3,
              errno.EHOSTUNREACH: 4, errno.ETIMEDOUT: 6, errno.EACCES: 2,
              errno.EPERM: 2, errno.EAFNOSUPPORT: 8}
     return table.get(err, REP_FAIL)
-
-
-def is_loopback(ip):
-    addr = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    return addr.is_loopback
-
-
-def encode_addr(ip, port):
-    """ATYP + address + port, as used in replies."""
-    addr = ipaddress.ip_address(ip)
-    if addr.version == 4:
-        return bytes([ATYP_IPV4]) + addr.packed + struct.pack("!H", port)
-    return bytes([ATYP_IPV6]) + addr.packed + struct.pack("!H", port)
 
 
 class Recorder:
@@ -92,7 +80,7 @@ class Recorder:
             f.flush()
 
 
-class Behaviour:
+class Behaviour(BindSupport):
     """Well-behaved SOCKS5 server; misbehaviours override single steps.
 
     Steps, in order: greeting -> choose_method -> send_method ->
@@ -227,9 +215,6 @@ class Behaviour:
             self.handle_udp(host, port)
         else:
             self.send_reply(REP_CMD_UNSUPPORTED, "0.0.0.0", 0)
-
-    def handle_bind(self, host, port):
-        self.send_reply(REP_CMD_UNSUPPORTED, "0.0.0.0", 0)
 
     def handle_udp(self, host, port):
         self.send_reply(REP_CMD_UNSUPPORTED, "0.0.0.0", 0)
@@ -397,13 +382,9 @@ class BadAtyp(Behaviour):
         wait_for_eof(self.conn)
 
 
-def wait_for_eof(sock):
-    """Block (bounded by the socket timeout) until the peer closes."""
-    try:
-        while sock.recv(4096):
-            pass
-    except OSError:
-        pass
+# BIND misbehaviours (socks5_bind.py) as modes of their own.
+for _name, _mixin in BIND_MODES.items():
+    mode(_name)(type(_mixin.__name__, (_mixin, Behaviour), {}))
 
 
 class Server(socketserver.ThreadingTCPServer):
@@ -443,9 +424,11 @@ def parse_args(argv):
     p.add_argument("--reply", type=int)
     p.add_argument("--mode", default="normal", choices=sorted(MODES))
     p.add_argument("--bind-out", metavar="IPV4",
-                   help="source address for IPv4 outbound connections")
+                   help="source address for IPv4 outbound connections "
+                   "and address of IPv4 BIND listeners")
     p.add_argument("--blackhole", action="store_true",
                    help="never accept: connects to this port hang")
+    add_bind_args(p)
     opts = p.parse_args(argv)
     mapping = {}
     for item in opts.map:
