@@ -26,6 +26,11 @@ $(B)/asan/libsocksify.so: $(LIB_SRCS) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) -O1 -g $(SAN) -fPIC -fvisibility=hidden -shared -o $@ $(LIB_SRCS) $(LIBS)
 
+# ThreadSanitizer build, for the thread stress test (preloaded after libtsan).
+$(B)/tsan/libsocksify.so: $(LIB_SRCS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) -O1 -g -fsanitize=thread -fPIC -fvisibility=hidden -shared -o $@ $(LIB_SRCS) $(LIBS)
+
 $(B)/tests/test_%: tests/unit/test_%.c $(PURE) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) -O1 -g $(SAN) -o $@ $< $(PURE) -lcmocka -lpthread
@@ -41,7 +46,7 @@ unit: $(UNIT)
 	@for t in $(UNIT); do $$t || exit 1; done
 
 test: deps
-	$(MAKE) all $(UNIT) $(TOOLS)
+	$(MAKE) all $(B)/tsan/libsocksify.so $(UNIT) $(TOOLS)
 	sh tests/run.sh
 
 demo: deps all
@@ -49,3 +54,8 @@ demo: deps all
 
 clean:
 	rm -rf $(B)
+
+# Fragments owned by their areas: installation (scripts/install.mk) and
+# fuzzing (tests/fuzz/fuzz.mk).  Each adds its own targets.
+-include scripts/install.mk
+-include tests/fuzz/fuzz.mk

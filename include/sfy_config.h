@@ -28,6 +28,7 @@ struct sfy_config {
 	int valid;                 /* 0: every proxied connection fails closed */
 	char error[SFY_ERR_MAX];   /* why not valid ("file:line: ...") */
 	char source[PATH_MAX];     /* file the config came from, or "" */
+	char warning[SFY_ERR_MAX]; /* something to tell the user, or "" */
 
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len;

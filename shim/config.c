@@ -437,6 +437,9 @@ static void load_file(struct sfy_config *cfg, const char *path, int must_exist)
 	if (sfy_config_parse_text(cfg, text, path) < 0)
 		cfg->valid = 0;
 	free(text);
+	if (cfg->pass[0] && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		snprintf(cfg->warning, sizeof cfg->warning,
+			 "%.400s holds a password and is readable by every user (chmod o-r it)", path);
 }
 
 static void fail_env(struct sfy_config *cfg, const char *var, const char *why)

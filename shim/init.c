@@ -87,6 +87,8 @@ static void init_once_body(void)
 		sfy_cfg.udp_allow = 0;
 		sfy_cfg.remote_dns = 1;
 	}
+	if (sfy_cfg.warning[0])
+		sfy_log(SFY_LOG_WARN, "%s", sfy_cfg.warning);
 	if (sfy_cfg.remote_dns) {
 		sfy_fake_pool = sfy_pool_new(&sfy_cfg.fake4, &sfy_cfg.fake6, sfy_cfg.fake_pool_size);
 		if (!sfy_fake_pool)
