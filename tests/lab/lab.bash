@@ -250,6 +250,9 @@ lab_network() {
 	local ns
 	for ns in "$LAB_C" "$LAB_P" "$LAB_S"; do
 		ip netns add "$ns" || return 1
+		# The namespace's inode, for lab_leftovers: a process still in it
+		# after lab_down keeps it (and its veths) alive, name or no name.
+		echo "$ns $(stat -L -c %i "/run/netns/$ns")" >>"$LAB_DIR/netns" || return 1
 		ip -n "$ns" link set lo up || return 1
 		ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=0 \
 			net.ipv6.conf.all.forwarding=0 net.ipv6.conf.default.accept_ra=0 ||
@@ -323,9 +326,15 @@ lab_start_git() {
 
 # TCP echo on [::]:LAB_ECHO_PORT (v4 and v6).  socat, not "ncat -l -k -e":
 # ncat's exec mode may close before echoing when the client half-closes
-# right after its line (as "ncat HOST PORT <<<line" does).
+# right after its line (as "ncat HOST PORT <<<line" does).  Each connection
+# first appends "connect peer=[ADDR] port=PORT" to $LAB_DIR/echo.log
+# (socat's SOCAT_PEER* variables: ADDR in full IPv6 form, IPv4 peers
+# v4-mapped; lab_echo_count compares them).  No comma or colon in the
+# command: socat would split the address there.
 lab_start_echo() {
-	lab_spawn "$LAB_S" echo socat "TCP6-LISTEN:$LAB_ECHO_PORT,ipv6only=0,fork,reuseaddr" EXEC:/bin/cat
+	: >"$LAB_DIR/echo.log"
+	lab_spawn "$LAB_S" echo socat "TCP6-LISTEN:$LAB_ECHO_PORT,ipv6only=0,fork,reuseaddr" \
+		"SYSTEM:echo connect peer=\$SOCAT_PEERADDR port=\$SOCAT_PEERPORT >>$LAB_DIR/echo.log; exec cat"
 	lab_wait_listen "$LAB_S" "$LAB_ECHO_PORT" "$LAB_PID"
 }
 
@@ -380,6 +389,11 @@ lab_up() {
 # (which destroys the veths) and their /etc/netns directories.
 lab_down() {
 	[[ -n ${LAB_ID-} ]] || return 0
+	local up
+	# When the teardown began (seconds since boot): lab_leftovers ignores
+	# processes started later, which cannot be ours.
+	[[ -n ${LAB_DIR-} && -d $LAB_DIR ]] && read -r up _ </proc/uptime &&
+		echo "$up" >"$LAB_DIR/down-at"
 	[[ -n ${LAB_DIR-} ]] && lab_kill_tracked
 	local ns
 	for ns in "$LAB_C" "$LAB_P" "$LAB_S"; do
@@ -389,20 +403,78 @@ lab_down() {
 	return 0
 }
 
-# lab_leftovers: prints anything of this lab that still exists.
+# lab_leftovers: prints anything of this lab that still exists: its named
+# namespaces and /etc/netns directories, tracked process groups, and any
+# process (tracked or not, e.g. a client a test left running) that is still
+# in one of the lab's network namespaces or names $LAB_DIR in its command
+# line (every lab server does).  A process keeps its namespace, and the
+# veths in it, alive after "ip netns del".
 lab_leftovers() {
 	local ns
 	for ns in "$LAB_C" "$LAB_P" "$LAB_S"; do
 		[[ -e /run/netns/$ns ]] && echo "namespace $ns"
 		[[ -e /etc/netns/$ns ]] && echo "/etc/netns/$ns"
 	done
+	[[ -n ${LAB_DIR-} ]] || return 0
 	if [[ -f $LAB_DIR/pids ]]; then
 		local pid
 		while read -r pid; do
 			kill -0 -- "-$pid" 2>/dev/null && echo "process group $pid"
 		done <"$LAB_DIR/pids"
 	fi
+	"$LAB_PY" - "$LAB_DIR" <<'PY'
+import os, sys
+
+lab_dir = sys.argv[1]
+inodes = {}
+try:
+    with open(os.path.join(lab_dir, "netns")) as f:
+        for line in f:
+            name, ino = line.split()
+            inodes[int(ino)] = name
+except OSError:
+    pass
+try:
+    with open(os.path.join(lab_dir, "down-at")) as f:
+        down_at = float(f.read())
+except (OSError, ValueError):
+    down_at = float("inf")
+hz = os.sysconf("SC_CLK_TCK")
+me = os.getpid()
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    if int(pid) == me:
+        continue
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            stat = f.read().rsplit(")", 1)[1].split()
+        if stat[0] == "Z":
+            continue
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        try:
+            ino = os.stat("/proc/%s/ns/net" % pid).st_ino
+        except OSError:
+            ino = None
+    except (OSError, IndexError):
+        continue
+    if int(stat[19]) / hz > down_at:
+        continue          # started after the teardown: not ours
+    if ino in inodes:
+        print("process %s in namespace %s: %s" % (pid, inodes[ino], cmd))
+    elif (lab_dir + "/") in cmd:
+        print("process %s: %s" % (pid, cmd))
+PY
 	return 0
+}
+
+# lab_teardown_checked: lab_down, then fail loudly (with the list) if
+# anything of the lab is left.  For teardown_file.
+lab_teardown_checked() {
+	[[ -n ${LAB_ID-} ]] || return 0
+	lab_down
+	local left
+	left=$(lab_leftovers)
+	[[ -z $left ]] || lab_fail "the lab left behind:" "$left"
 }
 
 # --------------------------------------------------------------- clients
@@ -434,6 +506,27 @@ lab_assert_no_dns_leak() {
 		lab_fail "DNS leak: the client's sentinel saw:" "$(cat "$LAB_DNS_LOG")"
 		return 1
 	fi
+}
+
+# lab_echo_count ADDR: connections the echo server logged from ADDR (an
+# IPv4 or IPv6 address in any form; v4-mapped peers count as IPv4).
+lab_echo_count() {
+	"$LAB_PY" - "$1" "$LAB_DIR/echo.log" <<'PY'
+import ipaddress, sys
+
+def norm(a):
+    a = ipaddress.ip_address(a.strip("[]"))
+    return getattr(a, "ipv4_mapped", None) or a
+
+want = norm(sys.argv[1])
+n = 0
+with open(sys.argv[2]) as f:
+    for line in f:
+        for word in line.split():
+            if word.startswith("peer=") and norm(word[5:]) == want:
+                n += 1
+print(n)
+PY
 }
 
 # lab_http_count NAME: lines (connections + requests) in that server's log.

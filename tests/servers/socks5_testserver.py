@@ -36,6 +36,7 @@ import threading
 import time
 
 from socks5_bind import BIND_MODES, BindSupport, add_bind_args
+from socks5_hostile import HOSTILE_MODES, add_hostile_args
 from socks5_common import (ATYP_DOMAIN, ATYP_IPV4, ATYP_IPV6, CMD_BIND,
                            CMD_CONNECT, CMD_UDP, IO_TIMEOUT, RELAY_CHUNK,
                            REP_CMD_UNSUPPORTED, REP_FAIL, REP_HOST_UNREACH,
@@ -382,8 +383,9 @@ class BadAtyp(Behaviour):
         wait_for_eof(self.conn)
 
 
-# BIND misbehaviours (socks5_bind.py) as modes of their own.
-for _name, _mixin in BIND_MODES.items():
+# BIND misbehaviours (socks5_bind.py) and the hostile-proxy matrix's modes
+# (socks5_hostile.py) as modes of their own.
+for _name, _mixin in list(BIND_MODES.items()) + list(HOSTILE_MODES.items()):
     mode(_name)(type(_mixin.__name__, (_mixin, Behaviour), {}))
 
 
@@ -429,6 +431,7 @@ def parse_args(argv):
     p.add_argument("--blackhole", action="store_true",
                    help="never accept: connects to this port hang")
     add_bind_args(p)
+    add_hostile_args(p)
     opts = p.parse_args(argv)
     mapping = {}
     for item in opts.map:
