@@ -56,7 +56,8 @@ demo: deps all
 clean:
 	rm -rf $(B)
 
-# Fragments owned by their areas: installation (scripts/install.mk) and
-# fuzzing (tests/fuzz/fuzz.mk).  Each adds its own targets.
+# Fragments owned by their areas: installation (scripts/install.mk),
+# fuzzing (tests/fuzz/fuzz.mk), benchmarks (bench/bench.mk).
 -include scripts/install.mk
 -include tests/fuzz/fuzz.mk
+-include bench/bench.mk
