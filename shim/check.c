@@ -31,7 +31,6 @@ struct target {
 	char host[S5_NAME_MAX + 1];
 	uint16_t port;
 	struct sockaddr_storage sa; /* the literal (or locally resolved) address */
-	int has_addr;
 	int direct;                 /* 1: the connection would not use the proxy */
 	int via_name;               /* 1: CONNECT carries the name (remote DNS) */
 };
@@ -233,7 +232,6 @@ static int explain_local_name(const struct sfy_config *cfg, struct target *t)
 					   : (void *)&((struct sockaddr_in6 *)sa)->sin6_addr,
 		  a, sizeof a);
 	printf("name: %s is resolved locally (remote_dns = no): %s\n", t->host, a);
-	t->has_addr = 1;
 	explain_addr(cfg, t);
 	return 0;
 }
@@ -252,7 +250,6 @@ static int explain_hosts_name(const struct sfy_config *cfg, struct target *t)
 	}
 	inet_ntop(a.family, &a.u, text, sizeof text);
 	literal_addr(text, t->port, &t->sa);
-	t->has_addr = 1;
 	printf("name: %s is read from /etc/hosts: %s (no DNS)\n", t->host, text);
 	explain_addr(cfg, t);
 	return 1;
@@ -261,8 +258,7 @@ static int explain_hosts_name(const struct sfy_config *cfg, struct target *t)
 static int explain_target(const struct sfy_config *cfg, struct target *t)
 {
 	if (literal_addr(t->host, t->port, &t->sa)) {
-		t->has_addr = 1;
-		explain_addr(cfg, t);
+			explain_addr(cfg, t);
 		return 0;
 	}
 	if (explain_hosts_name(cfg, t))
@@ -506,7 +502,7 @@ static int probe(const struct sfy_config *cfg, const struct target *t)
 	int rc = -1, method = step_greeting(fd, cfg, deadline);
 	if (method == S5_METHOD_USERPASS && step_auth(fd, cfg, deadline) < 0)
 		method = -1;
-	if (method >= 0 && method == S5_METHOD_NONE && cfg->user[0])
+	if (method == S5_METHOD_NONE && cfg->user[0])
 		printf("auth      skipped: the proxy needs no authentication\n");
 	if (method >= 0 && t && !t->direct)
 		rc = step_connect(fd, cfg, t, deadline);

@@ -105,8 +105,7 @@ int sfy_bind_start(int fd, struct sfy_fdinfo *info)
 	if (!sfy_cfg.bind_dst_zero)
 		sfy_last_connect_dst(&dst); /* none yet: 0.0.0.0:0 */
 	struct s5_reply reply1;
-	int app_family = info->app_family;
-	if (sfy_proxy_bind(fd, &dst, &reply1, &app_family) < 0) {
+	if (sfy_proxy_bind(fd, &dst, &reply1, info->app_family) < 0) {
 		int err = errno;
 		sfy_fd_clear(fd);
 		errno = err;

@@ -42,6 +42,7 @@ static void resolve_symbols(void)
 	RESOLVE(gethostbyaddr_r);
 	RESOLVE(getpeername);
 	RESOLVE(getsockname);
+	RESOLVE(setsockopt);
 	RESOLVE(bind);
 	RESOLVE(listen);
 	RESOLVE(accept);

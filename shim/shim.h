@@ -35,6 +35,7 @@ struct sfy_real {
 	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **, int *);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*bind)(int, const struct sockaddr *, socklen_t);
 	int (*listen)(int, int);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
@@ -61,7 +62,7 @@ enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5
 /* Connect fd through the proxy to dst.  Returns 0, or -1 with errno set. */
 int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len, const struct s5_addr *dst);
 /* BIND on fd (bound, not yet connected) for dst; reads reply 1. */
-int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int *app_family);
+int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int app_family);
 /* Reply 2 of a BIND: wait up to bind_timeout, or EAGAIN until complete. */
 int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply);
 /* The destination of this process's latest proxied CONNECT; 0 if none. */

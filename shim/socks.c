@@ -72,10 +72,14 @@ static int send_all(int fd, const uint8_t *buf, size_t len, long long deadline)
 }
 
 /* Read exactly len bytes (never more: what follows belongs to the program).
- * EOF: ECONNRESET before any byte of the message (started == 0), else EPROTO. */
+ * EOF: ECONNRESET before any byte of the message (started == 0), else EPROTO.
+ * A message's first part follows our own request, so it cannot be there
+ * yet: wait first rather than spend a recv() on EAGAIN. */
 static int recv_exact(int fd, uint8_t *buf, size_t len, long long deadline, int started)
 {
 	size_t got = 0;
+	if (!started && wait_fd(fd, POLLIN, deadline) < 0)
+		return -1;
 	while (got < len) {
 		ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
 		if (n > 0) {
@@ -267,15 +271,13 @@ static int replace_socket(int fd, int family)
 	return fcntl(fd, F_SETFL, fl);
 }
 
-/* Proxy address usable on fd: as configured, v4-mapped for an IPv6 socket,
- * or after replacing the socket.  Sets *app_family to the program's family. */
-static int proxy_addr_for(int fd, struct sockaddr_storage *out, socklen_t *len, int *app_family)
+/* Proxy address usable on fd, whose family is the program's (connect()
+ * and bind() only take addresses of the socket's own family): as
+ * configured, v4-mapped for an IPv6 socket, or after replacing the socket. */
+static int proxy_addr_for(int fd, int family, struct sockaddr_storage *out, socklen_t *len)
 {
-	int family = 0, v6only = 0;
-	socklen_t flen = sizeof family, vlen = sizeof v6only;
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &flen) < 0)
-		return -1;
-	*app_family = family;
+	int v6only = 0;
+	socklen_t vlen = sizeof v6only;
 	int pfamily = sfy_cfg.proxy.ss_family;
 	memcpy(out, &sfy_cfg.proxy, sizeof *out);
 	*len = sfy_cfg.proxy_len;
@@ -325,7 +327,7 @@ int sfy_last_connect_dst(struct s5_addr *out)
 
 /* What CONNECT and BIND share: reach the proxy on fd, negotiate, send cmd
  * for dst and read the (first) reply.  Logs the outcome either way. */
-static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply, int *app_family)
+static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply, int app_family)
 {
 	const char *verb = cmd == S5_CMD_CONNECT ? "connect" : "bind";
 	char what[300];
@@ -338,7 +340,7 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len;
 	int flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || proxy_addr_for(fd, &proxy, &proxy_len, app_family) < 0)
+	if (flags < 0 || proxy_addr_for(fd, app_family, &proxy, &proxy_len) < 0)
 		return -1;
 	long long t0 = now_us();
 	struct exchange x = {.fd = fd, .step = "connect to proxy", .rep = -1};
@@ -372,10 +374,10 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 
 int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len, const struct s5_addr *dst)
 {
-	struct sfy_fdinfo info = {.kind = SFY_FD_CONNECTED, .peer_len = app_len};
+	struct sfy_fdinfo info = {.kind = SFY_FD_CONNECTED, .peer_len = app_len, .app_family = app_addr->sa_family};
 	struct s5_reply reply;
 	memcpy(&info.peer, app_addr, app_len < sizeof info.peer ? app_len : sizeof info.peer);
-	if (run_request(fd, S5_CMD_CONNECT, dst, &reply, &info.app_family) < 0)
+	if (run_request(fd, S5_CMD_CONNECT, dst, &reply, info.app_family) < 0)
 		return -1;
 	/* getsockname() will report the proxy's side of the connection, as the
 	 * peer sees it: programs that put their own address in the protocol
@@ -390,7 +392,7 @@ int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len
 	return 0;
 }
 
-int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int *app_family)
+int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int app_family)
 {
 	return run_request(fd, S5_CMD_BIND, dst, reply1, app_family);
 }
