@@ -298,3 +298,13 @@ expect_mode() {
 	expect_record host web.test
 	assert_no_dns_leak
 }
+
+@test "getsockname on a proxied connection reports the proxy's side (CONNECT reply BND)" {
+	ts_conf
+	run sfy "$TESTBIN/tcp_get" web.test "$WEB_PORT" /local
+	expect_status 0
+	# The test server connects out from 127.0.0.2 and reports that address;
+	# the client's own end is on 127.0.0.1.
+	expect_match "local=127\.0\.0\.2:[1-9][0-9]*"
+	expect_not_contains "local=127.0.0.1:"
+}

@@ -140,6 +140,11 @@ static void print_peer(int fd)
 	}
 	tu_format_sockaddr((struct sockaddr *)&ss, buf, sizeof(buf));
 	fprintf(stderr, "peer=%s\n", buf);
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		tu_format_sockaddr((struct sockaddr *)&ss, buf, sizeof(buf));
+		fprintf(stderr, "local=%s\n", buf);
+	}
 }
 
 /* send() everything, polling on EAGAIN in non-blocking mode. */
