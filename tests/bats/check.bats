@@ -1,0 +1,233 @@
+#!/usr/bin/env bats
+# "socksify --check [HOST[:PORT]]" (build/socksify-check): the effective
+# configuration and its source, the rule for HOST, and a live probe of the
+# proxy whose every step is reported in words.
+
+load helpers
+
+setup_file() {
+	common_setup_file
+	start_http web 127.0.0.3
+	export WEB_PORT=$HTTP_PORT
+}
+
+teardown_file() {
+	common_teardown_file
+}
+
+setup() {
+	common_setup
+}
+
+teardown() {
+	common_teardown
+}
+
+# check ARGS...: the wrapper's --check with config $CONF.
+check() {
+	run_isolated "$SOCKSIFY" -c "$CONF" --check "$@"
+}
+
+@test "--check prints the config file and masks the password" {
+	start_testserver --auth alice:pw-Secr3t-xyz
+	proxy_conf "$CONF" "$TS_PORT" "username = alice" "password = pw-Secr3t-xyz"
+	run check
+	expect_status 0
+	expect_contains "config: $CONF (from SOCKSIFY_CONF, which socksify -c sets)"
+	expect_contains "proxy: socks5h://alice:***@127.0.0.1:$TS_PORT (from the config file)"
+	expect_contains "password          = *** (set, hidden)"
+	expect_contains "direct_loopback   = no"
+	expect_contains "handshake_timeout = 5s"
+	expect_not_contains "pw-Secr3t-xyz"
+	expect_contains "greeting  ok"
+	expect_contains "method X'02' (username/password)"
+	expect_contains 'auth      ok'
+	expect_line "result: OK"
+}
+
+@test "--check names SOCKSIFY_PROXY (-x) as the proxy's source, password masked" {
+	start_testserver
+	run run_isolated "$SOCKSIFY" -x "socks5h://bob:hunter2-pw@127.0.0.1:$TS_PORT" --check
+	expect_status 0
+	expect_contains "proxy: socks5h://bob:***@127.0.0.1:$TS_PORT (from SOCKSIFY_PROXY, which socksify -x sets)"
+	expect_not_contains "hunter2-pw"
+}
+
+@test "--check: a literal address under a direct rule, and loopback" {
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:$(free_port)" \
+		"direct = 10.9.0.0/16" "direct = [fd00::]/8:443"
+	run check 10.9.1.2:8080
+	expect_contains 'rule: 10.9.1.2:8080 goes DIRECT, not through the proxy: it matches "direct = 10.9.0.0/16"'
+	expect_contains "CONNECT   skipped"
+	run check '[fd12::1]:443'
+	expect_contains 'rule: fd12::1:443 goes DIRECT, not through the proxy: it matches "direct = [fd00::]/8:443"'
+	run check 127.0.0.9:22
+	expect_contains "goes DIRECT, not through the proxy: loopback, and direct_loopback = yes"
+	run check 192.0.2.7:80
+	expect_contains "rule: 192.0.2.7:80 goes via proxy 127.0.0.1:"
+	expect_contains "no direct rule matches"
+}
+
+@test "--check: a name goes to the proxy (remote DNS), or direct under direct_domain" {
+	start_testserver
+	proxy_conf "$CONF" "$TS_PORT" "direct_domain = intranet.test"
+	run check web.test:"$WEB_PORT"
+	expect_status 0
+	expect_contains "rule: web.test:$WEB_PORT goes via proxy 127.0.0.1:$TS_PORT; the name is resolved by the proxy (remote DNS)"
+	run check files.intranet.test:21
+	expect_status 0
+	expect_contains 'goes DIRECT, not through the proxy: it matches "direct_domain = intranet.test"'
+	run check hostsonly.test:80
+	expect_contains "name: hostsonly.test is read from /etc/hosts: 127.0.0.3 (no DNS)"
+}
+
+@test "--check: remote_dns = no says the name is resolved locally" {
+	start_testserver
+	proxy_conf "$CONF" "$TS_PORT" "remote_dns = no"
+	run check no-such-name.test:80
+	expect_status 1
+	expect_contains "proxy: socks5://127.0.0.1:$TS_PORT"
+	expect_contains "no-such-name.test is resolved locally (remote_dns = no), and that failed"
+}
+
+@test "--check probes a working proxy: CONNECT succeeded, exit 0" {
+	start_testserver
+	proxy_conf "$CONF" "$TS_PORT"
+	run check web.test:"$WEB_PORT"
+	expect_status 0
+	expect_match "connect   ok in [0-9.]+ ms: TCP connection to 127.0.0.1:$TS_PORT"
+	expect_match "greeting  ok in [0-9.]+ ms: proxy chose method X'00' \(no authentication\)"
+	expect_match "CONNECT   ok in [0-9.]+ ms: web.test:$WEB_PORT: proxy replied 0 \(succeeded\)"
+	expect_line "result: OK"
+	wait_records 1
+	expect_record host web.test
+}
+
+@test "--check reports rejected credentials and exits non-zero" {
+	start_testserver --auth alice:right-pw
+	proxy_conf "$CONF" "$TS_PORT" "username = alice" "password = wrong-pw"
+	run check web.test:"$WEB_PORT"
+	expect_status 1
+	expect_contains 'auth      FAILED after'
+	expect_contains 'username/password rejected for user "alice"'
+	expect_line "result: FAILED"
+	expect_not_contains "wrong-pw"
+}
+
+@test "--check without credentials against a proxy that needs them" {
+	start_testserver --mode no-method
+	proxy_conf "$CONF" "$TS_PORT"
+	run check
+	expect_status 1
+	expect_contains "proxy answered method X'FF' (no acceptable methods)"
+	expect_contains "does it need a username/password?"
+}
+
+@test "--check prints REP codes in words" {
+	local rep text
+	for rep in 1 2 3 4 5 6 7 8 9; do
+		case $rep in
+		1) text="general SOCKS server failure" ;;
+		2) text="connection not allowed by ruleset" ;;
+		3) text="network unreachable" ;;
+		4) text="host unreachable" ;;
+		5) text="connection refused" ;;
+		6) text="TTL expired" ;;
+		7) text="command not supported" ;;
+		8) text="address type not supported" ;;
+		9) text="unassigned reply code" ;;
+		esac
+		start_testserver --reply "$rep"
+		proxy_conf "$CONF" "$TS_PORT"
+		run check web.test:"$WEB_PORT"
+		expect_status 1
+		expect_contains "CONNECT   FAILED after"
+		expect_contains "web.test:$WEB_PORT: proxy replied $rep ($text)"
+	done
+	expect_contains "a program would get Protocol error"
+}
+
+@test "--check with the proxy down: a clear message, non-zero" {
+	proxy_conf "$CONF" "$(free_port)"
+	run check web.test:80
+	expect_status 1
+	expect_contains "connect   FAILED after"
+	expect_contains "Connection refused"
+	expect_contains "is a SOCKS5 proxy running at 127.0.0.1:"
+	expect_line "result: FAILED"
+}
+
+@test "--check against a silent proxy times out within handshake_timeout" {
+	start_testserver --mode silent
+	proxy_conf "$CONF" "$TS_PORT" "handshake_timeout = 1"
+	timed_run check web.test:80
+	expect_status 1
+	expect_contains "greeting  FAILED after"
+	expect_contains "no answer from the proxy within handshake_timeout (1s)"
+	((ELAPSED_MS >= 900 && ELAPSED_MS < 3000)) ||
+		fail "took ${ELAPSED_MS} ms, expected about 1 s"
+}
+
+@test "--check against a proxy that never accepts: connect_timeout" {
+	start_testserver --blackhole
+	proxy_conf "$CONF" "$TS_PORT" "connect_timeout = 0.5"
+	timed_run check
+	expect_status 1
+	expect_contains "did not answer within connect_timeout (0.5s)"
+	((ELAPSED_MS < 3000)) || fail "took ${ELAPSED_MS} ms"
+}
+
+@test "--check: a malformed answer and an early close, in words" {
+	start_testserver --mode bad-version
+	proxy_conf "$CONF" "$TS_PORT"
+	run check
+	expect_status 1
+	expect_contains "malformed answer (not a SOCKS5 proxy?)"
+	start_testserver --mode close-after-greeting
+	proxy_conf "$CONF" "$TS_PORT"
+	run check
+	expect_status 1
+	expect_contains "the proxy closed the connection"
+}
+
+@test "--check with a broken config says where and exits non-zero" {
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:1080" "direct = not-an-address"
+	run check
+	expect_status 1
+	expect_contains "config ERROR: $CONF:2: direct:"
+	expect_contains "every proxied connection fails (EACCES)"
+}
+
+@test "--check rejects a bad HOST argument" {
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:1080"
+	run check web.test:99999
+	expect_status 2
+	expect_contains "usage: socksify --check [HOST[:PORT]]"
+}
+
+# Items 4 and 5 of the man page: the info line per connection and the warn
+# line that names the proxy, the step and the reply code.
+@test "log_level = info: one line per proxied connection with the decision" {
+	start_testserver
+	proxy_conf "$CONF" "$TS_PORT" "log_level = info" "log_file = $SFY_LOG"
+	run sfy "$TESTBIN/tcp_get" web.test "$WEB_PORT" /logged
+	expect_status 0
+	run cat "$SFY_LOG"
+	expect_match "^socksify\[[0-9]+\]: connect web.test:$WEB_PORT via 127.0.0.1:$TS_PORT \(remote dns\) ok [0-9.]+ms$"
+}
+
+@test "a failure logs one warn line naming proxy, step and reply code" {
+	start_testserver --reply 5
+	proxy_conf "$CONF" "$TS_PORT" "log_file = $SFY_LOG"
+	run sfy "$TESTBIN/tcp_get" web.test "$WEB_PORT" /refused
+	expect_errno ECONNREFUSED
+	run cat "$SFY_LOG"
+	expect_match "^socksify\[[0-9]+\]: connect web.test:$WEB_PORT via 127.0.0.1:$TS_PORT failed: proxy replied 5 \(connection refused\)$"
+	start_testserver --mode silent
+	proxy_conf "$CONF" "$TS_PORT" "handshake_timeout = 1" "log_file = $SFY_LOG"
+	: >"$SFY_LOG"
+	run sfy "$TESTBIN/tcp_get" web.test "$WEB_PORT" /silent
+	expect_errno ETIMEDOUT
+	run cat "$SFY_LOG"
+	expect_match "via 127.0.0.1:$TS_PORT failed at greeting: Connection timed out$"
+}
