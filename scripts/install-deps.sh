@@ -27,6 +27,8 @@ socat:socat
 /usr/lib/python3/dist-packages/pyftpdlib:python3-pyftpdlib
 inetutils-ftp:inetutils-ftp
 lftp:lftp
+groff:groff-base
+man:man-db
 node:nodejs
 "
 

@@ -38,17 +38,19 @@ setup_file() {
 	lab_up "$$" "$BATS_FILE_TMPDIR/lab"
 }
 
+# Fails the file (loudly, with the list) if anything of the lab is left:
+# namespaces, /etc/netns directories, or processes (tracked servers, or any
+# process still in a lab namespace).  tests/bats/lab_teardown.bats checks
+# that this holds when tests fail, time out or are killed.
 teardown_file() {
-	[[ -n ${LAB_ID-} ]] || return 0
-	lab_down
-	local left
-	left=$(lab_leftovers)
-	[[ -z $left ]] || lab_fail "the lab left behind:" "$left"
+	lab_teardown_checked
 }
 
 setup() {
 	[[ -z $LAB_SKIP ]] || skip "$LAB_SKIP"
 	lab_reset_dns
+	# danted's log so far; zoo_expect_proxied looks at what follows.
+	DANTED_LINES=$(wc -l <"$LAB_DANTED_LOG")
 }
 
 teardown() {
@@ -56,7 +58,7 @@ teardown() {
 	if [[ -z ${BATS_TEST_COMPLETED-} ]]; then
 		local f
 		for f in "$LAB_DNS_LOG" "$LAB_DIR/danted.out" "$LAB_DIR"/http-*.log \
-			"$LAB_DIR/sshd.out" "$LAB_DIR/git-http.out" "$LAB_DIR/echo.out"; do
+			"$LAB_DIR/sshd.out" "$LAB_DIR/git-http.out" "$LAB_DIR/echo.out" "$LAB_DIR/echo.log"; do
 			[[ -s $f ]] || continue
 			echo "--- $f (tail)"
 			tail -n 10 "$f"
@@ -117,27 +119,110 @@ expect_match() {
 		lab_fail "the sentinel saw no query for files.test:" "$(cat "$LAB_DNS_LOG")"
 }
 
-# ------------------------------------------------------------ curl, wget
-@test "curl by name (files.test) goes through danted, no DNS leak" {
-	run lab_sfy curl -sS --max-time 20 http://files.test/by-name
+# ------------------------------------------------------------ the zoo
+# Every program runs against the same five targets (zoo_target), each test
+# a one-line call of the program's helper:
+#   name   files.test      -> the IPv4 server; a fake IPv4 address here
+#   lit4   203.0.113.10
+#   lit6   2001:db8:2::10
+#   name6  files6.test     -> the IPv6 server; the proxy resolves it
+#   p6     203.0.113.10 through the proxy's IPv6 address: the program's
+#          IPv4 socket is swapped for an IPv6 one on the same fd
+# and asserts what came back, what the server logged as its peer (the
+# proxy's external address of the right family), that danted relayed
+# exactly the expected sessions (zoo_expect_proxied), and that the DNS
+# sentinel saw nothing.
+
+# zoo_target VARIANT: sets Z (the variant), Z_HOST (as typed on a command
+# line), Z_URL (bracketed for URLs), Z_SERVER (the address danted must
+# connect to), Z_SRV (that HTTP server's name), Z_PEER (what the servers
+# must see), Z_CONF, and Z_CLIENT / Z_PROXY (the addresses danted must see
+# the client come from and to).
+zoo_target() {
+	Z=$1 Z_CONF=$CONF4 Z_CLIENT=$LAB_CLIENT4 Z_PROXY=$LAB_PROXY4
+	case $1 in
+	name) Z_HOST=files.test Z_SERVER=$LAB_SERVER4 ;;
+	lit4) Z_HOST=$LAB_SERVER4 Z_SERVER=$LAB_SERVER4 ;;
+	lit6) Z_HOST=$LAB_SERVER6 Z_SERVER=$LAB_SERVER6 ;;
+	name6) Z_HOST=files6.test Z_SERVER=$LAB_SERVER6 ;;
+	p6)
+		Z_HOST=$LAB_SERVER4 Z_SERVER=$LAB_SERVER4
+		Z_CONF=$CONF6 Z_CLIENT=$LAB_CLIENT6 Z_PROXY=$LAB_PROXY6
+		;;
+	*) lab_fail "unknown zoo variant $1" || return 1 ;;
+	esac
+	Z_URL=$Z_HOST
+	[[ $Z_HOST != *:* ]] || Z_URL="[$Z_HOST]"
+	if [[ $Z_SERVER == *:* ]]; then
+		Z_SRV=files-v6 Z_PEER=$PEER6
+	else
+		Z_SRV=files-v4 Z_PEER=$PEER4
+	fi
+}
+
+# zoo_run CMD...: CMD under socksify with the variant's config.
+zoo_run() {
+	run lab_sfy -c "$Z_CONF" "$@"
+}
+
+re_quote() { # an address as an ERE
+	printf '%s' "${1//./\\.}"
+}
+
+# zoo_expect_proxied PORT:COUNT...: since this test began, danted opened
+# exactly COUNT sessions (at least one for "+") from the variant's client
+# address via its proxy address to Z_SERVER:PORT, from Z_PEER, and no
+# other session at all.  danted logs a session when it starts, so the
+# lines may trail the client by a moment.
+zoo_expect_proxied() {
+	local spec port want re got total expect_total i lines ok
+	for ((i = 0; i < 40; i++)); do
+		lines=$(tail -n "+$((DANTED_LINES + 1))" "$LAB_DANTED_LOG" | grep 'tcp/connect \[: ' || true)
+		total=$(grep -c . <<<"$lines" || true)
+		ok=1 expect_total=0
+		for spec in "$@"; do
+			port=${spec%%:*} want=${spec#*:}
+			re="tcp/connect \[: $(re_quote "$Z_CLIENT")\.[0-9]+ $(re_quote "$Z_PROXY")\.$LAB_PROXY_PORT"
+			re+=" -> $(re_quote "$Z_PEER")\.[0-9]+ $(re_quote "$Z_SERVER")\.$port\$"
+			got=$(grep -Ec "$re" <<<"$lines" || true)
+			if [[ $want == + ]]; then
+				((got >= 1)) || ok=0
+				expect_total=$((expect_total + got))
+			else
+				((got == want)) || ok=0
+				expect_total=$((expect_total + want))
+			fi
+		done
+		((ok && total == expect_total)) && return 0
+		sleep 0.05
+	done
+	lab_fail "danted's sessions differ from $* ($Z_CLIENT via $Z_PROXY, $Z_PEER -> $Z_SERVER):" "$lines"
+}
+
+# zoo_echo_since COUNT_BEFORE WANT: the echo server logged WANT more
+# connections from Z_PEER.
+zoo_echo_since() {
+	local got
+	got=$(($(lab_echo_count "$Z_PEER") - $1))
+	((got == $2)) || lab_fail "the echo server logged $got connections from $Z_PEER, expected $2:" \
+		"$(tail -n 5 "$LAB_DIR/echo.log")"
+}
+
+# ------------------------------------------------------------------ curl
+zoo_curl() {
+	zoo_target "$1" || return 1
+	zoo_run curl -gsS --max-time 20 "http://$Z_URL/curl-$Z"
 	expect_status 0
-	expect_output "hello from files-v4 path=/by-name peer=$PEER4"
+	expect_output "hello from $Z_SRV path=/curl-$Z peer=$Z_PEER"
+	zoo_expect_proxied 80:1
 	lab_assert_no_dns_leak
 }
 
-@test "curl by IPv4 literal goes through danted" {
-	run lab_sfy curl -sS --max-time 20 "http://$LAB_SERVER4/v4-literal"
-	expect_status 0
-	expect_output "hello from files-v4 path=/v4-literal peer=$PEER4"
-	lab_assert_no_dns_leak
-}
-
-@test "curl by IPv6 literal ([2001:db8:2::10]) goes through danted" {
-	run lab_sfy curl -sS --max-time 20 "http://[$LAB_SERVER6]/v6-literal"
-	expect_status 0
-	expect_output "hello from files-v6 path=/v6-literal peer=$PEER6"
-	lab_assert_no_dns_leak
-}
+@test "curl by name (files.test)" { zoo_curl name; }
+@test "curl by IPv4 literal" { zoo_curl lit4; }
+@test "curl by IPv6 literal ([2001:db8:2::10])" { zoo_curl lit6; }
+@test "curl by IPv6 name (files6.test)" { zoo_curl name6; }
+@test "curl by IPv4 literal through the IPv6 proxy address (socket swap)" { zoo_curl p6; }
 
 @test "curl -6 by name (files6.test) goes through danted" {
 	# curl -6 resolves with AF_UNSPEC (hints.ai_family 0) and keeps only
@@ -151,13 +236,10 @@ expect_match() {
 	lab_assert_no_dns_leak
 }
 
-@test "IPv6 proxy address: curl by name, by IPv4 literal (socket swap) and by IPv6 literal" {
+@test "IPv6 proxy address: curl by name and by IPv6 literal" {
 	run lab_sfy -c "$CONF6" curl -sS --max-time 20 http://files.test/p6-name
 	expect_status 0
 	expect_output "hello from files-v4 path=/p6-name peer=$PEER4"
-	run lab_sfy -c "$CONF6" curl -sS --max-time 20 "http://$LAB_SERVER4/p6-v4"
-	expect_status 0
-	expect_output "hello from files-v4 path=/p6-v4 peer=$PEER4"
 	run lab_sfy -c "$CONF6" curl -sS --max-time 20 "http://[$LAB_SERVER6]/p6-v6"
 	expect_status 0
 	expect_output "hello from files-v6 path=/p6-v6 peer=$PEER6"
@@ -167,35 +249,100 @@ expect_match() {
 	lab_assert_no_dns_leak
 }
 
-@test "wget by name goes through danted" {
-	run lab_sfy wget --no-config -q -O - --timeout=20 --tries=1 http://files.test/wget
+# ------------------------------------------------------------------ wget
+zoo_wget() {
+	zoo_target "$1" || return 1
+	zoo_run wget --no-config -q -O - --timeout=20 --tries=1 "http://$Z_URL/wget-$Z"
 	expect_status 0
-	expect_output "hello from files-v4 path=/wget peer=$PEER4"
+	expect_output "hello from $Z_SRV path=/wget-$Z peer=$Z_PEER"
+	zoo_expect_proxied 80:1
 	lab_assert_no_dns_leak
 }
 
-# ------------------------------------------------------- git, ssh, ncat
-@test "git clone over dumb HTTP by name (git-remote-http is a child process)" {
+@test "wget by name (files.test)" { zoo_wget name; }
+@test "wget by IPv4 literal" { zoo_wget lit4; }
+@test "wget by IPv6 literal" { zoo_wget lit6; }
+@test "wget by IPv6 name (files6.test)" { zoo_wget name6; }
+@test "wget by IPv4 literal through the IPv6 proxy address (socket swap)" { zoo_wget p6; }
+
+# ------------------------------------------------------------------- git
+# git clone over dumb HTTP: the connections are made by git-remote-http, a
+# child process.  Each variant clones its own alias of the repository
+# (repo-VARIANT.git, a symlink), so the server's log shows whose requests
+# are whose; one connection per request (HTTP/1.0).
+zoo_git() {
+	zoo_target "$1" || return 1
 	# shellcheck disable=SC2031 # this test's own HOME (git's config)
 	export HOME=$BATS_TEST_TMPDIR
-	run lab_sfy git clone -q "http://files.test:$LAB_GIT_PORT/repo.git" "$BATS_TEST_TMPDIR/clone"
+	ln -sfn repo.git "$LAB_DIR/www/repo-$Z.git"
+	zoo_run git clone -q "http://$Z_URL:$LAB_GIT_PORT/repo-$Z.git" "$BATS_TEST_TMPDIR/clone"
 	expect_status 0
+	[[ -z $output ]] || lab_fail "git printed:" "$output"
 	[[ $(<"$BATS_TEST_TMPDIR/clone/README.lab") == "$LAB_GIT_TOKEN" ]] ||
 		lab_fail "README.lab has the wrong content:" "$(cat "$BATS_TEST_TMPDIR/clone/README.lab")"
-	grep -Eq "^(::ffff:)?$PEER4 .*GET /repo.git/info/refs" "$LAB_DIR/git-http.out" ||
-		lab_fail "the git HTTP server saw no request from the proxy"
+	local requests
+	requests=$(grep -Ec "\"GET /repo-$Z\.git/" "$LAB_DIR/git-http.out" || true)
+	((requests >= 3)) || lab_fail "the git server logged $requests requests for repo-$Z.git"
+	[[ $(grep -Ec "^(::ffff:)?$(re_quote "$Z_PEER") .*\"GET /repo-$Z\.git/" "$LAB_DIR/git-http.out" || true) -eq $requests ]] ||
+		lab_fail "the git server saw requests for repo-$Z.git from elsewhere than $Z_PEER:" \
+			"$(grep "/repo-$Z\.git/" "$LAB_DIR/git-http.out")"
+	zoo_expect_proxied "$LAB_GIT_PORT:+"
 	lab_assert_no_dns_leak
 }
 
+@test "git clone over dumb HTTP by name (files.test)" { zoo_git name; }
+@test "git clone by IPv4 literal" { zoo_git lit4; }
+@test "git clone by IPv6 literal" { zoo_git lit6; }
+@test "git clone by IPv6 name (files6.test)" { zoo_git name6; }
+@test "git clone by IPv4 literal through the IPv6 proxy address (socket swap)" { zoo_git p6; }
+
+# ------------------------------------------------------------------- ssh
 ssh_opts=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 	-o BatchMode=yes -o ConnectTimeout=15 -o LogLevel=ERROR)
 
-@test "ssh by name with a key runs a command on the server" {
-	run lab_sfy ssh -F /dev/null -i "$LAB_SSH_KEY" "${ssh_opts[@]}" root@files.test echo hello-from-ssh
+# ssh with a key runs a command that prints the server's view of the
+# connection ($SSH_CONNECTION: peer address and port, server address and
+# port); sshd must have logged that very login.  Nothing else may be
+# printed (ssh's warnings go to stderr, which "run" captures too).  name6
+# fails while getsockname() answers an IPv4 socket with the proxy's IPv6
+# BND address: ssh then sets IPV6_TCLASS on it and warns "setsockopt
+# socket 3 IPV6_TCLASS 8: Protocol not available" (see the getsockname
+# test below).
+zoo_ssh() {
+	zoo_target "$1" || return 1
+	zoo_run ssh -F /dev/null -i "$LAB_SSH_KEY" "${ssh_opts[@]}" "root@$Z_HOST" \
+		"echo ssh-$Z \$SSH_CONNECTION"
 	expect_status 0
-	expect_output hello-from-ssh
-	grep -q "Accepted publickey for root from $PEER4 " "$LAB_DIR/sshd.out" ||
-		lab_fail "sshd did not log a login from $PEER4:" "$(tail -n 5 "$LAB_DIR/sshd.out")"
+	expect_match "^ssh-$Z $(re_quote "$Z_PEER") ([0-9]+) $(re_quote "$Z_SERVER") 22\$"
+	local port=${BASH_REMATCH[1]}
+	grep -q "Accepted publickey for root from $Z_PEER port $port " "$LAB_DIR/sshd.out" ||
+		lab_fail "sshd did not log a login from $Z_PEER port $port:" "$(tail -n 5 "$LAB_DIR/sshd.out")"
+	zoo_expect_proxied 22:1
+	lab_assert_no_dns_leak
+}
+
+@test "ssh by name (files.test) with a key runs a command on the server" { zoo_ssh name; }
+@test "ssh by IPv4 literal" { zoo_ssh lit4; }
+@test "ssh by IPv6 literal" { zoo_ssh lit6; }
+@test "ssh by IPv6 name (files6.test)" { zoo_ssh name6; }
+@test "ssh by IPv4 literal through the IPv6 proxy address (socket swap)" { zoo_ssh p6; }
+
+@test "getsockname() on an IPv4 socket to files6.test (IPv6 BND) answers in the socket's family" {
+	# The program asked for AF_INET and got an IPv4 fake address; danted
+	# reaches files6.test over IPv6 and replies with an IPv6 BND.  A
+	# sockaddr_in6 does not fit the program's sockaddr_in (python passes
+	# 16 bytes, as ssh's set_sock_tos() does): it sees a truncated IPv6
+	# address, with garbage after byte 16.
+	run lab_sfy "$LAB_PY" -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.connect(("files6.test", 80))
+a = s.getsockname()
+print(s.family == socket.AF_INET and len(a) == 2, a)
+s.sendall(b"GET /gsn HTTP/1.0\r\n\r\n")
+print(s.makefile("rb").read().decode().splitlines()[-1])'
+	expect_status 0
+	expect_match "^True \('[0-9.]+', [0-9]+\)"$'\n'"hello from files-v6 path=/gsn peer=$PEER6\$"
 	lab_assert_no_dns_leak
 }
 
@@ -206,57 +353,110 @@ ssh_opts=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 	lab_assert_no_dns_leak
 }
 
-@test "ncat by name to the echo service: a line comes back" {
-	run lab_sfy ncat files.test "$LAB_ECHO_PORT" <<<"ping-through-the-lab"
-	expect_status 0
-	expect_output ping-through-the-lab
-	lab_assert_no_dns_leak
-}
-
-# ------------------------------------------------- python, node, many
-@test "python3: 16 threads x 64 connections by name, all succeed" {
+# ------------------------------------------------------------------ ncat
+zoo_ncat() {
+	zoo_target "$1" || return 1
 	local before
-	before=$(grep -c '^GET /t' "$LAB_DIR/http-files-v4.log" || true)
-	run lab_sfy "$LAB_PY" "$CLIENTS/threads.py" files.test 80 16 64 "$PEER4"
+	before=$(lab_echo_count "$Z_PEER")
+	zoo_run ncat "$Z_HOST" "$LAB_ECHO_PORT" <<<"ncat-$Z-through-the-lab"
 	expect_status 0
-	expect_output "ok=1024 failed=0"
-	[[ $(grep -c '^GET /t' "$LAB_DIR/http-files-v4.log") -eq $((before + 1024)) ]] ||
-		lab_fail "the server did not log 1024 requests"
+	expect_output "ncat-$Z-through-the-lab"
+	zoo_echo_since "$before" 1
+	zoo_expect_proxied "$LAB_ECHO_PORT:1"
 	lab_assert_no_dns_leak
 }
 
-@test "python3 asyncio: open_connection by name, HTTP and echo, concurrently" {
-	run lab_sfy "$LAB_PY" "$CLIENTS/aio.py" files.test 80 "$LAB_ECHO_PORT" 16 "$PEER4"
+@test "ncat by name (files.test) to the echo service: a line comes back" { zoo_ncat name; }
+@test "ncat by IPv4 literal" { zoo_ncat lit4; }
+@test "ncat by IPv6 literal" { zoo_ncat lit6; }
+@test "ncat by IPv6 name (files6.test)" { zoo_ncat name6; }
+@test "ncat by IPv4 literal through the IPv6 proxy address (socket swap)" { zoo_ncat p6; }
+
+# --------------------------------------------------------------- python3
+# zoo_threads VARIANT THREADS PER_THREAD: THREADS threads, each making
+# PER_THREAD connections (socket.create_connection, resolving every time).
+zoo_threads() {
+	zoo_target "$1" || return 1
+	local n=$(($2 * $3)) re before
+	re="^GET /t[0-9]+-[0-9]+ peer=$(re_quote "$Z_PEER")\$"
+	before=$(grep -Ec "$re" "$LAB_DIR/http-$Z_SRV.log" || true)
+	zoo_run "$LAB_PY" "$CLIENTS/threads.py" "$Z_HOST" 80 "$2" "$3" "$Z_PEER"
+	expect_status 0
+	expect_output "ok=$n failed=0"
+	[[ $(grep -Ec "$re" "$LAB_DIR/http-$Z_SRV.log" || true) -eq $((before + n)) ]] ||
+		lab_fail "$Z_SRV did not log $n requests from $Z_PEER"
+	zoo_expect_proxied "80:$n"
+	lab_assert_no_dns_leak
+}
+
+@test "python3: 16 threads x 64 connections by name (files.test), all succeed" { zoo_threads name 16 64; }
+@test "python3 threads: 4 x 16 by IPv4 literal" { zoo_threads lit4 4 16; }
+@test "python3 threads: 4 x 16 by IPv6 literal" { zoo_threads lit6 4 16; }
+@test "python3 threads: 4 x 16 by IPv6 name (files6.test)" { zoo_threads name6 4 16; }
+@test "python3 threads: 16 x 64 by IPv4 literal through the IPv6 proxy address (socket swap)" { zoo_threads p6 16 64; }
+
+# python3 asyncio: 16 HTTP requests and 16 echo round trips at once, all
+# with asyncio.open_connection (non-blocking sockets).
+zoo_aio() {
+	zoo_target "$1" || return 1
+	local before
+	before=$(lab_echo_count "$Z_PEER")
+	zoo_run "$LAB_PY" "$CLIENTS/aio.py" "$Z_HOST" 80 "$LAB_ECHO_PORT" 16 "$Z_PEER"
 	expect_status 0
 	expect_output "http ok=16 echo ok=16"
+	zoo_echo_since "$before" 16
+	zoo_expect_proxied 80:16 "$LAB_ECHO_PORT:16"
 	lab_assert_no_dns_leak
 }
 
-@test "node: http.get by name" {
-	run lab_sfy /usr/bin/node -e '
+@test "python3 asyncio by name (files.test): HTTP and echo, concurrently" { zoo_aio name; }
+@test "python3 asyncio by IPv4 literal" { zoo_aio lit4; }
+@test "python3 asyncio by IPv6 literal" { zoo_aio lit6; }
+@test "python3 asyncio by IPv6 name (files6.test)" { zoo_aio name6; }
+@test "python3 asyncio by IPv4 literal through the IPv6 proxy address (socket swap)" { zoo_aio p6; }
+
+# ------------------------------------------------------------------ node
+zoo_node() {
+	zoo_target "$1" || return 1
+	zoo_run /usr/bin/node -e '
 		require("http").get(process.argv[1], (r) => {
 			let b = "";
 			r.on("data", (d) => { b += d; });
 			r.on("end", () => { process.stdout.write(b); });
 		}).on("error", (e) => { console.error("node:", e.message); process.exit(1); });
-	' http://files.test/node
+	' "http://$Z_URL/node-$Z"
 	expect_status 0
-	expect_output "hello from files-v4 path=/node peer=$PEER4"
+	expect_output "hello from $Z_SRV path=/node-$Z peer=$Z_PEER"
+	zoo_expect_proxied 80:1
 	lab_assert_no_dns_leak
 }
 
-@test "xargs -P 32: 64 curl processes in parallel, all succeed" {
-	run lab_sfy sh -c 'seq 64 | xargs -P 32 -I{} curl -sS --max-time 20 http://files.test/x{}'
+@test "node: http.get by name (files.test)" { zoo_node name; }
+@test "node: http.get by IPv4 literal" { zoo_node lit4; }
+@test "node: http.get by IPv6 literal" { zoo_node lit6; }
+@test "node: http.get by IPv6 name (files6.test)" { zoo_node name6; }
+@test "node: http.get by IPv4 literal through the IPv6 proxy address (socket swap)" { zoo_node p6; }
+
+# ------------------------------------------------------------------ many
+zoo_xargs() {
+	zoo_target "$1" || return 1
+	# shellcheck disable=SC2016 # expanded by that sh
+	zoo_run sh -c 'seq 64 | xargs -P 32 -I{} curl -gsS --max-time 20 "http://$1/x-$2-{}"' sh "$Z_URL" "$Z"
 	expect_status 0
 	local i missing=
 	for ((i = 1; i <= 64; i++)); do
-		[[ $output == *"path=/x$i peer=$PEER4"$'\n'* || $output == *"path=/x$i peer=$PEER4" ]] ||
+		[[ $output == *"path=/x-$Z-$i peer=$Z_PEER"$'\n'* || $output == *"path=/x-$Z-$i peer=$Z_PEER" ]] ||
 			missing+=" $i"
 	done
 	[[ -z $missing ]] || lab_fail "no response for:$missing; output:" "$output"
 	[[ $(grep -c . <<<"$output") -eq 64 ]] || lab_fail "expected 64 lines:" "$output"
+	zoo_expect_proxied 80:64
 	lab_assert_no_dns_leak
 }
+
+@test "xargs -P 32: 64 curl processes in parallel by name (files.test), all succeed" { zoo_xargs name; }
+@test "xargs -P 32: 64 curl processes by IPv6 literal" { zoo_xargs lit6; }
+@test "xargs -P 32: 64 curl processes by IPv6 name (files6.test)" { zoo_xargs name6; }
 
 # ------------------------------------------------------ failures, direct
 @test "proxy down (nothing listens on the port): curl fails fast with a socksify error, nothing reaches the server" {

@@ -404,11 +404,13 @@ lab_down() {
 }
 
 # lab_leftovers: prints anything of this lab that still exists: its named
-# namespaces and /etc/netns directories, tracked process groups, and any
-# process (tracked or not, e.g. a client a test left running) that is still
-# in one of the lab's network namespaces or names $LAB_DIR in its command
-# line (every lab server does).  A process keeps its namespace, and the
-# veths in it, alive after "ip netns del".
+# namespaces and /etc/netns directories, and every live process that is in
+# a tracked process group (lab_spawn), in one of the lab's network
+# namespaces (tracked or not, e.g. a client a test left running), or that
+# names $LAB_DIR in its command line (every lab server does).  A process
+# keeps its namespace, and the veths in it, alive after "ip netns del".
+# Zombies do not count: they hold no namespace, and their parent may be
+# gone (a killed run's servers end up as children of init).
 lab_leftovers() {
 	local ns
 	for ns in "$LAB_C" "$LAB_P" "$LAB_S"; do
@@ -416,16 +418,16 @@ lab_leftovers() {
 		[[ -e /etc/netns/$ns ]] && echo "/etc/netns/$ns"
 	done
 	[[ -n ${LAB_DIR-} ]] || return 0
-	if [[ -f $LAB_DIR/pids ]]; then
-		local pid
-		while read -r pid; do
-			kill -0 -- "-$pid" 2>/dev/null && echo "process group $pid"
-		done <"$LAB_DIR/pids"
-	fi
 	"$LAB_PY" - "$LAB_DIR" <<'PY'
 import os, sys
 
 lab_dir = sys.argv[1]
+groups = set()
+try:
+    with open(os.path.join(lab_dir, "pids")) as f:
+        groups = {int(line) for line in f if line.strip().isdigit()}
+except OSError:
+    pass
 inodes = {}
 try:
     with open(os.path.join(lab_dir, "netns")) as f:
@@ -461,6 +463,8 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         continue          # started after the teardown: not ours
     if ino in inodes:
         print("process %s in namespace %s: %s" % (pid, inodes[ino], cmd))
+    elif int(stat[2]) in groups:
+        print("process %s in process group %s: %s" % (pid, stat[2], cmd))
     elif (lab_dir + "/") in cmd:
         print("process %s: %s" % (pid, cmd))
 PY

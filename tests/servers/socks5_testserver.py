@@ -17,6 +17,10 @@ It is deliberately small and scriptable rather than fast:
     records (one JSON line with "remote": true) what came back.
     --bind-reply1/--bind-reply2 answer with a given REP, the bind-* modes
     misbehave between or inside the two replies.
+  * the hostile-proxy matrix's modes (socks5_hostile.py) send scripted
+    bytes (--raw HEX) in place of one message, then wait, close or reset
+    (--then), or drip every byte (--drip MS), close or reset before the
+    greeting, never read, or fall silent after the method reply.
 
 Safety: outbound connections are only ever made to loopback addresses
 (127.0.0.0/8, ::1); anything else is answered with REP 2 (not allowed).
@@ -36,12 +40,12 @@ import threading
 import time
 
 from socks5_bind import BIND_MODES, BindSupport, add_bind_args
-from socks5_hostile import HOSTILE_MODES, add_hostile_args
 from socks5_common import (ATYP_DOMAIN, ATYP_IPV4, ATYP_IPV6, CMD_BIND,
                            CMD_CONNECT, CMD_UDP, IO_TIMEOUT, RELAY_CHUNK,
                            REP_CMD_UNSUPPORTED, REP_FAIL, REP_HOST_UNREACH,
                            REP_NOT_ALLOWED, REP_OK, ClientGone, encode_addr,
                            is_loopback, wait_for_eof)
+from socks5_hostile import HOSTILE_MODES, add_hostile_args
 from srvcommon import announce, exit_on_sigterm, parse_hostport
 
 

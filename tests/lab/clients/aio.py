@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """aio.py HOST HTTP_PORT ECHO_PORT N PEER: N concurrent asyncio HTTP
 requests to HOST:HTTP_PORT and N concurrent echo round trips to
-HOST:ECHO_PORT, all with asyncio.open_connection by name.  Prints
+HOST:ECHO_PORT, all with asyncio.open_connection (HOST: a name or an
+address).  Prints
 "http ok=N echo ok=N" and exits 0 only if every one succeeded."""
 
 import asyncio

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """threads.py HOST PORT THREADS PER_THREAD PEER: THREADS threads, each
 making PER_THREAD HTTP/1.0 requests over new connections to HOST:PORT (a
-name, resolved in every thread).  Each response must echo its path and show
+name, resolved for every connection, or an address).  Each response must echo its path and show
 PEER as the server's peer (the proxy's external address).  Prints
 "ok=N failed=M" and the first errors; exits 0 only if all succeeded."""
 
