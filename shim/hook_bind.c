@@ -112,7 +112,7 @@ int sfy_bind_start(int fd, struct sfy_fdinfo *info)
 		return -1;
 	}
 	info->kind = SFY_FD_BIND_WAITING;
-	info->local_len = sfy_socks_to_sockaddr(&reply1.bnd, info->app_family, &info->local);
+	info->local_len = sfy_socks_to_sockaddr(&reply1.bnd, info->app_family, &info->local, 0);
 	sfy_fd_set(fd, info);
 	return 0;
 }
@@ -194,7 +194,7 @@ static int hand_over_stream(int fd, int stream, int flags, struct sfy_fdinfo *in
 	fl = (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
 	fcntl(stream, F_SETFL, fl);
 	struct sfy_fdinfo accepted = {.kind = SFY_FD_ACCEPTED, .app_family = info->app_family};
-	accepted.peer_len = sfy_socks_to_sockaddr(&reply2->bnd, info->app_family, &accepted.peer);
+	accepted.peer_len = sfy_socks_to_sockaddr(&reply2->bnd, info->app_family, &accepted.peer, 0);
 	sfy_fd_set(stream, &accepted);
 	info->kind = SFY_FD_BIND_DONE;
 	sfy_fd_set(fd, info);

@@ -146,23 +146,3 @@ SFY_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	}
 	return 0;
 }
-
-/* An IPv6 socket that reaches an IPv4 proxy is connected v4-mapped, and the
- * kernel then refuses IPv6-level traffic-class options the program set for
- * what it believes is an IPv6 connection (ssh sets IPV6_TCLASS): apply them
- * as their IPv4 equivalent instead of failing.  Costs nothing unless the
- * real call fails. */
-SFY_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
-{
-	sfy_init();
-	int rc = sfy_real.setsockopt(fd, level, name, val, len);
-	if (rc == 0 || errno != ENOPROTOOPT || level != IPPROTO_IPV6 || name != IPV6_TCLASS)
-		return rc;
-	struct sfy_fdinfo info;
-	int saved = errno;
-	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_CONNECTED) {
-		errno = saved;
-		return rc;
-	}
-	return sfy_real.setsockopt(fd, IPPROTO_IP, IP_TOS, val, len);
-}

@@ -42,7 +42,6 @@ static void resolve_symbols(void)
 	RESOLVE(gethostbyaddr_r);
 	RESOLVE(getpeername);
 	RESOLVE(getsockname);
-	RESOLVE(setsockopt);
 	RESOLVE(bind);
 	RESOLVE(listen);
 	RESOLVE(accept);

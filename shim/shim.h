@@ -35,7 +35,6 @@ struct sfy_real {
 	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **, int *);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
-	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*bind)(int, const struct sockaddr *, socklen_t);
 	int (*listen)(int, int);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
@@ -74,8 +73,10 @@ int sfy_inet_addr_ok(const struct sockaddr *addr, socklen_t len);
 /* Start the BIND of a candidate fd (reply 1); fills info. */
 int sfy_bind_start(int fd, struct sfy_fdinfo *info);
 /* A SOCKS address as a sockaddr of family (v4-mapped on IPv6 sockets);
- * the proxy's own address stands in for 0.0.0.0, :: or a name. */
-socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out);
+ * the proxy's own address stands in for 0.0.0.0, :: or a name.  An IPv6
+ * address for an IPv4 socket: 0 when strict, else the proxy's IPv4 address
+ * (0 if it has none). */
+socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out, int strict);
 /* 0.0.0.0, :: or a name. */
 int s5_addr_unspecified(const struct s5_addr *a);
 /* Text for logs: "name:port" or "[v6]:port". */

@@ -383,7 +383,7 @@ int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len
 	 * peer sees it: programs that put their own address in the protocol
 	 * (FTP PORT/EPRT, as curl does) must advertise that one. */
 	if (!s5_addr_unspecified(&reply.bnd))
-		info.local_len = sfy_socks_to_sockaddr(&reply.bnd, info.app_family, &info.local);
+		info.local_len = sfy_socks_to_sockaddr(&reply.bnd, info.app_family, &info.local, 1);
 	sfy_fd_set(fd, &info);
 	pthread_mutex_lock(&last_dst_lock);
 	last_dst = *dst;
@@ -452,7 +452,7 @@ int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 
 /* A SOCKS address as a sockaddr of family: the proxy's own address stands
  * in for an unspecified one (0.0.0.0, ::) or a name. */
-socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out)
+socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out, int strict)
 {
 	uint8_t raw[16] = {0};
 	int raw_family = a->atyp == S5_ATYP_IPV6 ? AF_INET6 : AF_INET;
@@ -469,6 +469,15 @@ socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sock
 			memcpy(raw, &((struct sockaddr_in6 *)&sfy_cfg.proxy)->sin6_addr, 16);
 	}
 	memset(out, 0, sizeof *out);
+	if (raw_family == AF_INET6 && family == AF_INET) {
+		/* An IPv6 address cannot be shown on an IPv4 socket: a CONNECT
+		 * falls back to the kernel's answer; a BIND can only hope the
+		 * proxy also listens on its own (IPv4) address. */
+		if (strict || sfy_cfg.proxy.ss_family != AF_INET)
+			return 0;
+		raw_family = AF_INET;
+		memcpy(raw, &((struct sockaddr_in *)&sfy_cfg.proxy)->sin_addr, 4);
+	}
 	if (raw_family == AF_INET && family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)out;
 		sin->sin_family = AF_INET;
