@@ -36,20 +36,32 @@ struct sfy_pool {
 	struct slot *slots;
 };
 
-/* Empty pool; buckets point nowhere. */
-static void reset(struct sfy_pool *p)
+/* Buckets hold slot+1, so that 0 (what a fresh mapping holds) is empty:
+ * creating the pool touches none of its pages. */
+static uint32_t bucket_head(const struct sfy_pool *p, uint32_t b)
+{
+	return p->buckets[b] ? p->buckets[b] - 1 : NIL;
+}
+
+static void set_bucket(struct sfy_pool *p, uint32_t b, uint32_t slot)
+{
+	p->buckets[b] = slot == NIL ? 0 : slot + 1;
+}
+
+/* Empty pool (wipe: the buckets may hold old links). */
+static void reset(struct sfy_pool *p, int wipe)
 {
 	p->n_used = 0;
 	p->lru_head = p->lru_tail = NIL;
-	for (unsigned i = 0; i < p->capacity; i++)
-		p->buckets[i] = NIL;
+	if (wipe)
+		memset(p->buckets, 0, sizeof *p->buckets * p->capacity);
 }
 
 /* Lock; if the previous holder died mid-update, start the pool afresh. */
 static void lock(struct sfy_pool *p)
 {
 	if (pthread_mutex_lock(&p->lock) == EOWNERDEAD) {
-		reset(p);
+		reset(p, 1);
 		pthread_mutex_consistent(&p->lock);
 	}
 }
@@ -118,7 +130,7 @@ struct sfy_pool *sfy_pool_new(const struct sfy_cidr *fake4, const struct sfy_cid
 	p->range4 = r4;
 	p->range6 = r6;
 	p->capacity = cap;
-	reset(p);
+	reset(p, 0);
 	return p;
 }
 
@@ -173,18 +185,25 @@ static void lru_push_front(struct sfy_pool *p, uint32_t i)
 
 static void hash_remove(struct sfy_pool *p, uint32_t i)
 {
-	uint32_t *link = &p->buckets[hash_name(p->slots[i].name, p->capacity)];
-	while (*link != NIL && *link != i)
-		link = &p->slots[*link].hash_next;
-	if (*link == i)
-		*link = p->slots[i].hash_next;
+	uint32_t b = hash_name(p->slots[i].name, p->capacity);
+	uint32_t head = bucket_head(p, b);
+	if (head == i) {
+		set_bucket(p, b, p->slots[i].hash_next);
+		return;
+	}
+	for (uint32_t j = head; j != NIL; j = p->slots[j].hash_next) {
+		if (p->slots[j].hash_next == i) {
+			p->slots[j].hash_next = p->slots[i].hash_next;
+			return;
+		}
+	}
 }
 
 /* Slot for name: found, a fresh one, or the least recently used recycled. */
 static uint32_t slot_for(struct sfy_pool *p, const char *name)
 {
 	uint32_t b = hash_name(name, p->capacity);
-	for (uint32_t i = p->buckets[b]; i != NIL; i = p->slots[i].hash_next) {
+	for (uint32_t i = bucket_head(p, b); i != NIL; i = p->slots[i].hash_next) {
 		if (strcasecmp(p->slots[i].name, name) == 0) {
 			lru_unlink(p, i);
 			lru_push_front(p, i);
@@ -202,8 +221,8 @@ static uint32_t slot_for(struct sfy_pool *p, const char *name)
 	struct slot *s = &p->slots[i];
 	s->used = 1;
 	strcpy(s->name, name);
-	s->hash_next = p->buckets[b];
-	p->buckets[b] = i;
+	s->hash_next = bucket_head(p, b);
+	set_bucket(p, b, i);
 	lru_push_front(p, i);
 	return i;
 }

@@ -1,0 +1,30 @@
+# bench/bench.mk — benchmarks (issue 6); included by the Makefile.
+#   make bench                 full run (several minutes)
+#   make bench BENCH_QUICK=1   quick run (under ~2 minutes)
+#   make bench BENCH_README=1  also put the table into bench/README.md
+# Not part of `make test`.  Needs root (private network namespace, apt-get).
+BENCH_PKGS := proxychains4 tsocks torsocks dante-client dante-server curl \
+	strace valgrind time python3 iproute2 hyperfine
+BENCH_BINS := $(B)/bench/connbench $(B)/bench/srv $(B)/bench/spawn \
+	$(B)/bench/libempty.so
+
+.PHONY: bench bench-deps
+$(B)/bench/libempty.so: bench/empty.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O2 -fPIC -shared -o $@ $<
+
+$(B)/bench/%: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $<
+
+bench-deps:
+	@missing=; for p in $(BENCH_PKGS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "bench: installing$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+bench: bench-deps $(B)/libsocksify.so $(BENCH_BINS)
+	BENCH_QUICK=$(BENCH_QUICK) sh bench/run.sh
+	@if [ -n "$(BENCH_README)" ]; then python3 bench/splice.py; fi

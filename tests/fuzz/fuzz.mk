@@ -1,0 +1,38 @@
+# libFuzzer targets (tests/fuzz/fuzz_*.c) for the pure parts of the shim:
+# the SOCKS5 decoders, the config and proxy-URL parsers, the CIDR parser
+# and matcher, the domain matcher.  Included by the main Makefile.
+#
+#   make fuzz          each target for FUZZ_SECONDS (default 60)
+#   make fuzz-smoke    each target for FUZZ_SMOKE_SECONDS (default 5)
+#   make fuzz-build    only build them (build/fuzz/fuzz_NAME)
+#
+# Needs clang with the libFuzzer runtime: on Debian bookworm the packages
+# clang (clang-14) and libclang-rt-14-dev.  Inputs found are written to
+# build/fuzz/corpus/NAME (the seed corpus tests/fuzz/corpus/NAME is only
+# read); crashes go to build/fuzz/artifacts/.  Output: one line per target,
+# "fuzz_NAME  N passed, N failed  (EXECS execs)", then the total
+# "fuzz: N passed, N failed" (see tests/fuzz/run.sh).
+
+FUZZ_CC            ?= clang
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_DIR           := $(B)/fuzz
+FUZZ_NAMES         := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS          := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
+FUZZ_SRCS          := shim/codec.c shim/config.c shim/rules.c
+FUZZ_CFLAGS        := -std=gnu11 -D_GNU_SOURCE -Iinclude -Ishim -Wall -Wextra -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+
+.PHONY: fuzz fuzz-smoke fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS)
+
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-smoke: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_NAMES)

@@ -1,0 +1,45 @@
+#!/bin/sh
+# tests/fuzz/run.sh SECONDS NAME...: run each libFuzzer target
+# build/fuzz/fuzz_NAME for SECONDS seconds over its seed corpus
+# (tests/fuzz/corpus/NAME, read only) and its working corpus
+# (build/fuzz/corpus/NAME, where new inputs go).  Called by `make fuzz`
+# and `make fuzz-smoke` (tests/fuzz/fuzz.mk).
+#
+# Output, one line per target, then a total (the last line):
+#   fuzz_NAME                1 passed, 0 failed  (123456 execs)
+#   fuzz_NAME                0 passed, 1 failed  (crash: build/fuzz/artifacts/NAME-crash-...)
+#   fuzz: N passed, N failed
+# A target fails when libFuzzer exits non-zero (a crash, an invariant
+# trap, a sanitizer report, a leak, a timeout); its log's tail is shown.
+# Exit status 0 when every target passed.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+secs=$1
+shift
+out=build/fuzz
+mkdir -p "$out/artifacts" "$out/logs"
+passed=0
+failed=0
+for name in "$@"; do
+	bin=$out/fuzz_$name
+	seed=tests/fuzz/corpus/$name
+	work=$out/corpus/$name
+	log=$out/logs/$name.log
+	mkdir -p "$work" "$seed"
+	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" \
+		"$work" "$seed" >"$log" 2>&1
+	rc=$?
+	execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+	if [ "$rc" -eq 0 ]; then
+		passed=$((passed + 1))
+		printf '%-24s 1 passed, 0 failed  (%s execs)\n' "fuzz_$name" "${execs:-?}"
+	else
+		failed=$((failed + 1))
+		crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+		printf '%-24s 0 passed, 1 failed  (crash: %s)\n' "fuzz_$name" "${crash:-see $log}"
+		tail -n 40 "$log" | sed 's/^/    /'
+	fi
+done
+echo "fuzz: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
