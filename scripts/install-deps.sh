@@ -29,6 +29,8 @@ inetutils-ftp:inetutils-ftp
 lftp:lftp
 groff:groff-base
 man:man-db
+clang:clang
+dpkg:libclang-rt-14-dev
 node:nodejs
 "
 
@@ -37,6 +39,7 @@ for pair in $need; do
 	check=${pair%%:*}
 	pkg=${pair#*:}
 	case $check in
+	dpkg) dpkg -s "$pkg" >/dev/null 2>&1 && continue ;; # nothing simpler to look for
 	/*) [ -e "$check" ] && continue ;;
 	*) command -v "$check" >/dev/null 2>&1 && continue ;;
 	esac

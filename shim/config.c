@@ -62,6 +62,8 @@ static int parse_bool(const char *v, int *out)
 static int parse_seconds(const char *v, int *ms_out)
 {
 	char *end;
+	if (!*v || v[strspn(v, "0123456789.")] != '\0')
+		return -1; /* plain decimals only: no sign, blanks, hex or exponent */
 	errno = 0;
 	double secs = strtod(v, &end);
 	if (errno || end == v || *end != '\0' || !(secs >= 0.001 && secs <= 3600))
@@ -82,6 +84,8 @@ int sfy_log_level_parse(const char *text)
 static int parse_port(const char *s, uint16_t *port)
 {
 	char *end;
+	if (!isdigit((unsigned char)*s))
+		return -1; /* strtol would take blanks and signs */
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	if (errno || end == s || *end != '\0' || v < 1 || v > 65535)
@@ -125,6 +129,8 @@ int sfy_cidr_parse(const char *text, struct sfy_cidr *out, int allow_port)
 	out->prefix = max;
 	if (*rest == '/') {
 		char *end;
+		if (!isdigit((unsigned char)rest[1]))
+			return -1;
 		errno = 0;
 		long p = strtol(rest + 1, &end, 10);
 		if (end == rest + 1 || errno || p < 0 || p > max)
@@ -300,7 +306,7 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 	if (strcmp(key, "fake_pool_size") == 0) {
 		char *end;
 		long n = strtol(val, &end, 10);
-		if (*end || end == val || n < 16 || n > 1048576)
+		if (!isdigit((unsigned char)val[0]) || *end || end == val || n < 16 || n > 1048576)
 			return "expected a number from 16 to 1048576";
 		cfg->fake_pool_size = (unsigned)n;
 		return NULL;

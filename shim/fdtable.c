@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define CHUNK 256
@@ -35,8 +36,14 @@ static struct entry *entry_for(int fd, int create)
 	if (fd < 0 || fd >= SFY_FD_MAX)
 		return NULL;
 	struct entry **chunk = &chunks[fd / CHUNK];
-	if (!*chunk && create) /* published with release: see sfy_fd_clear */
-		__atomic_store_n(chunk, calloc(CHUNK, sizeof **chunk), __ATOMIC_RELEASE);
+	if (!*chunk && create) {
+		/* A fresh private mapping is zero-filled without a memset, and
+		 * its pages cost nothing until used.  Published with release:
+		 * see sfy_fd_clear. */
+		void *m = mmap(NULL, CHUNK * sizeof **chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m != MAP_FAILED)
+			__atomic_store_n(chunk, m, __ATOMIC_RELEASE);
+	}
 	return *chunk ? &(*chunk)[fd % CHUNK] : NULL;
 }
 

@@ -32,7 +32,8 @@ static long long now_ms(void)
 	return now_us() / 1000;
 }
 
-/* Wait for events on fd until deadline; EINTR restarts with the time left. */
+/* Wait for events on fd until deadline; EINTR restarts with the time left.
+ * Returns the events that arrived (never 0), or -1 with errno. */
 static int wait_fd(int fd, short events, long long deadline)
 {
 	for (;;) {
@@ -44,7 +45,7 @@ static int wait_fd(int fd, short events, long long deadline)
 		struct pollfd p = {.fd = fd, .events = events};
 		int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
 		if (r > 0)
-			return 0; /* readiness or an error: the next call reports which */
+			return p.revents; /* readiness or an error: the next call reports which */
 		if (r == 0) {
 			errno = ETIMEDOUT;
 			return -1;
@@ -97,12 +98,16 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, long long deadline, int 
 	return 0;
 }
 
-/* A reply is VER REP RSV ATYP then 4, 16 or 1+N address bytes and a port:
- * read the head and the first address byte, then exactly the rest. */
+/* A reply is VER REP RSV ATYP then 4, 16 or 1+N address bytes and a port.
+ * The first read takes 10 bytes, the whole of the usual IPv4 reply; then
+ * exactly the rest.  A name shorter than 3 bytes would make a reply under
+ * 10 bytes, whose first read could have taken the program's data: such a
+ * reply (never seen from a real proxy) is refused as malformed. */
 static int read_reply(int fd, struct s5_reply *reply, long long deadline)
 {
 	uint8_t buf[S5_REPLY_MAX];
-	if (recv_exact(fd, buf, 5, deadline, 0) < 0)
+	const size_t first = 10;
+	if (recv_exact(fd, buf, first, deadline, 0) < 0)
 		return -1;
 	size_t total;
 	switch (buf[3]) {
@@ -111,11 +116,11 @@ static int read_reply(int fd, struct s5_reply *reply, long long deadline)
 	case S5_ATYP_DOMAIN: total = 7 + (size_t)buf[4]; break;
 	default: total = 0; break;
 	}
-	if (buf[0] != S5_VERSION || total == 0 || (buf[3] == S5_ATYP_DOMAIN && buf[4] == 0)) {
+	if (buf[0] != S5_VERSION || total < first) {
 		errno = EPROTO;
 		return -1;
 	}
-	if (recv_exact(fd, buf + 5, total - 5, deadline, 1) < 0)
+	if (total > first && recv_exact(fd, buf + first, total - first, deadline, 1) < 0)
 		return -1;
 	if (s5_decode_reply(buf, total, reply) != (int)total) {
 		errno = EPROTO;
@@ -207,8 +212,13 @@ static int connect_proxy(int fd, const struct sockaddr *proxy, socklen_t len)
 		return 0;
 	if (errno != EINPROGRESS)
 		return -1;
-	if (wait_fd(fd, POLLOUT, now_ms() + sfy_cfg.connect_timeout_ms) < 0)
+	int revents = wait_fd(fd, POLLOUT, now_ms() + sfy_cfg.connect_timeout_ms);
+	if (revents < 0)
 		return -1;
+	/* A clean POLLOUT is a connected socket; ask for the error only if
+	 * there is one to ask about. */
+	if (!(revents & (POLLERR | POLLHUP)))
+		return 0;
 	int err = 0;
 	socklen_t elen = sizeof err;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)

@@ -31,8 +31,16 @@ for t in build/tests/test_*; do
 	count "$p" "$f"
 done
 
+echo "== fuzz smoke (libFuzzer, a few seconds per target)"
+make -s fuzz-smoke >"$log/fuzz.log" 2>&1
+cat "$log/fuzz.log"
+p=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log/fuzz.log")
+f=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log/fuzz.log")
+if [ -z "$p" ]; then p=0 f=1; fi # the build failed
+count "$p" "$f"
+
 echo "== shellcheck"
-for s in scripts/socksify scripts/*.sh tests/run.sh tests/bats/run tests/bats/helpers.bash tests/lab/lab.bash tests/lab/shell; do
+for s in scripts/socksify scripts/*.sh tests/run.sh tests/bats/run tests/bats/helpers.bash tests/lab/lab.bash tests/lab/shell tests/fuzz/run.sh bench/run.sh; do
 	if shellcheck -x "$s" >"$log/shellcheck.log" 2>&1; then
 		count 1 0
 	else

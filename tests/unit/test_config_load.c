@@ -380,6 +380,27 @@ static void test_username_without_password(void **state)
 	assert_non_null(strstr(cfg.error, saved));
 }
 
+/* Numbers are plain digits: no blanks, signs, hex or exponents. */
+static void test_strict_numbers(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"connect_timeout = 0x10", "handshake_timeout = 1e1", "bind_timeout = -1",
+		"fake_pool_size = +100", "direct = 10.0.0.0/ 8", "direct = 10.0.0.0/+8",
+		"direct = 10.0.0.1:+80", "proxy = socks5h://127.0.0.1:+1080",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct sfy_config cfg;
+		sfy_config_defaults(&cfg);
+		if (sfy_config_parse_text(&cfg, bad[i], "t.conf") != -1)
+			fail_msg("accepted: %s", bad[i]);
+	}
+	struct sfy_config ok;
+	sfy_config_defaults(&ok);
+	assert_int_equal(sfy_config_parse_text(&ok, "connect_timeout = 2.5\nfake_pool_size = 100\n", "t.conf"), 0);
+	assert_int_equal(ok.connect_timeout_ms, 2500);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +419,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_env_proxy_drops_file_credentials, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_proxy_credentials, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_username_without_password, setup, teardown),
+		cmocka_unit_test(test_strict_numbers),
 	};
 	return cmocka_run_group_tests_name("config_load", tests, NULL, NULL);
 }
