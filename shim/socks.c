@@ -98,31 +98,57 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, long long deadline, int 
 	return 0;
 }
 
+/* Bytes a reply occupies, from its first len bytes: 0 while unknown,
+ * -1 when malformed.  A name shorter than 3 bytes would make a reply under
+ * 10 bytes; read_reply() cannot take one (see there), so it is malformed
+ * here (no real proxy sends one). */
+static int reply_size(const uint8_t *buf, size_t len)
+{
+	if ((len >= 1 && buf[0] != S5_VERSION) || (len >= 3 && buf[2] != 0))
+		return -1;
+	if (len < 4)
+		return 0;
+	switch (buf[3]) {
+	case S5_ATYP_IPV4: return 10;
+	case S5_ATYP_IPV6: return 22;
+	case S5_ATYP_DOMAIN: return len < 5 ? 0 : buf[4] < 3 ? -1 : 7 + buf[4];
+	default: return -1;
+	}
+}
+
 /* A reply is VER REP RSV ATYP then 4, 16 or 1+N address bytes and a port.
- * The first read takes 10 bytes, the whole of the usual IPv4 reply; then
- * exactly the rest.  A name shorter than 3 bytes would make a reply under
- * 10 bytes, whose first read could have taken the program's data: such a
- * reply (never seen from a real proxy) is refused as malformed. */
+ * Reads ask for 10 bytes first, the whole of the usual IPv4 reply, so one
+ * recv() usually does; then exactly the rest.  Never more than the reply:
+ * what follows belongs to the program.  A malformed head fails at once,
+ * without waiting for bytes that may never come. */
 static int read_reply(int fd, struct s5_reply *reply, long long deadline)
 {
 	uint8_t buf[S5_REPLY_MAX];
-	const size_t first = 10;
-	if (recv_exact(fd, buf, first, deadline, 0) < 0)
+	size_t got = 0, want = 10;
+	if (wait_fd(fd, POLLIN, deadline) < 0) /* it follows our request: wait first */
 		return -1;
-	size_t total;
-	switch (buf[3]) {
-	case S5_ATYP_IPV4: total = 10; break;
-	case S5_ATYP_IPV6: total = 22; break;
-	case S5_ATYP_DOMAIN: total = 7 + (size_t)buf[4]; break;
-	default: total = 0; break;
+	while (got < want) {
+		ssize_t n = recv(fd, buf + got, want - got, MSG_DONTWAIT);
+		if (n > 0) {
+			got += (size_t)n;
+			int size = reply_size(buf, got);
+			if (size < 0) {
+				errno = EPROTO;
+				return -1;
+			}
+			if (size > 0)
+				want = (size_t)size; /* never below 10: nothing read past the reply */
+		} else if (n == 0) {
+			errno = got ? EPROTO : ECONNRESET;
+			return -1;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (wait_fd(fd, POLLIN, deadline) < 0)
+				return -1;
+		} else if (errno != EINTR) {
+			return -1;
+		}
 	}
-	if (buf[0] != S5_VERSION || total < first) {
-		errno = EPROTO;
-		return -1;
-	}
-	if (total > first && recv_exact(fd, buf + first, total - first, deadline, 1) < 0)
-		return -1;
-	if (s5_decode_reply(buf, total, reply) != (int)total) {
+	if (s5_decode_reply(buf, got, reply) != (int)got) {
 		errno = EPROTO;
 		return -1;
 	}

@@ -42,6 +42,14 @@ teardown() {
 	assert_no_dns_leak
 }
 
+@test "2000 distinct names resolved by 16 threads at once: each maps back, no fd left open" {
+	write_conf "$CONF" "fake_pool_size = 4096"
+	run sfy "$TESTBIN/stress" names web.test "$WEB_PORT"
+	expect_status 0
+	expect_contains "ok names 2000"
+	assert_no_dns_leak
+}
+
 @test "fork() from a multi-threaded process while connections are in flight" {
 	CMD_TIMEOUT=120 run sfy "$TESTBIN/stress" fork-inflight web.test "$WEB_PORT"
 	expect_status 0

@@ -5,6 +5,9 @@
  *   closeall       closes every fd above 2 first (as daemons do), then connects
  *   highfd         the connection lives on fd 2000 (beyond select()'s 1024)
  *   signals        a 1 ms SIGALRM without SA_RESTART rains on every connect
+ *   names          16 threads resolve 2000 distinct names at once; every
+ *                  fake address must map back to its own name, and no fd
+ *                  may be left open
  * HOST is a name the proxy resolves; PORT an HTTP server answering GET. */
 #include <errno.h>
 #include <netdb.h>
@@ -61,6 +64,17 @@ static int fetch(const char *name, int move_to_fd)
 	return 0;
 }
 
+static int count_fds(void)
+{
+	int n = 0;
+	char path[64];
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		n += access(path, F_OK) == 0;
+	}
+	return n;
+}
+
 static volatile int stop_threads;
 static int thread_failures;
 
@@ -75,6 +89,7 @@ static void *connect_loop(void *arg)
 
 static int fork_inflight(void)
 {
+	int fds_before = count_fds();
 	pthread_t t[8];
 	for (int i = 0; i < 8; i++)
 		pthread_create(&t[i], NULL, connect_loop, NULL);
@@ -91,8 +106,9 @@ static int fork_inflight(void)
 	__atomic_store_n(&stop_threads, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < 8; i++)
 		pthread_join(t[i], NULL);
-	if (children_ok != 16 || thread_failures)
-		return printf("error: children ok %d/16, thread failures %d\n", children_ok, thread_failures), 1;
+	if (children_ok != 16 || thread_failures || count_fds() != fds_before)
+		return printf("error: children ok %d/16, thread failures %d, fds %d -> %d\n", children_ok,
+			      thread_failures, fds_before, count_fds()), 1;
 	printf("ok fork-inflight children=16\n");
 	return 0;
 }
@@ -138,10 +154,46 @@ static int signals(void)
 	return 0;
 }
 
+static int name_failures;
+
+static void *resolve_names(void *arg)
+{
+	int base = (int)(long)arg;
+	for (int i = 0; i < 125; i++) {
+		char name[64], back[NI_MAXHOST];
+		snprintf(name, sizeof name, "n%d-%d.%s", base, i, host);
+		struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+		int ok = getaddrinfo(name, port, &hints, &res) == 0;
+		if (ok) {
+			ok = getnameinfo(res->ai_addr, res->ai_addrlen, back, sizeof back, NULL, 0, NI_NAMEREQD) == 0 &&
+			     strcmp(back, name) == 0;
+			freeaddrinfo(res);
+		}
+		if (!ok)
+			__atomic_add_fetch(&name_failures, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static int names(void)
+{
+	int before = count_fds();
+	pthread_t t[16];
+	for (long i = 0; i < 16; i++)
+		pthread_create(&t[i], NULL, resolve_names, (void *)i);
+	for (int i = 0; i < 16; i++)
+		pthread_join(t[i], NULL);
+	int after = count_fds();
+	if (name_failures || after != before)
+		return printf("error: %d names did not map back; fds %d -> %d\n", name_failures, before, after), 1;
+	printf("ok names 2000 fds=%d\n", after);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
-		fprintf(stderr, "usage: stress fork-inflight|closeall|highfd|signals HOST PORT\n");
+		fprintf(stderr, "usage: stress fork-inflight|closeall|highfd|signals|names HOST PORT\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -155,6 +207,8 @@ int main(int argc, char **argv)
 		return highfd();
 	if (strcmp(argv[1], "signals") == 0)
 		return signals();
+	if (strcmp(argv[1], "names") == 0)
+		return names();
 	fprintf(stderr, "unknown mode %s\n", argv[1]);
 	return 2;
 }
