@@ -4,6 +4,7 @@
 #define SFY_CONFIG_H
 
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
 

@@ -78,6 +78,9 @@ int s5_decode_request(const uint8_t *in, size_t len, uint8_t *cmd, struct s5_add
 /* Fill an s5_addr from a domain name (1..255 bytes); returns 0 or S5_EINVAL. */
 int s5_addr_from_name(struct s5_addr *a, const char *name, uint16_t port);
 
+/* "name:port", "a.b.c.d:port" or "[v6]:port", for messages. */
+void s5_addr_text(const struct s5_addr *a, char *out, size_t cap);
+
 /* Human-readable text for a REP code ("connection refused", "unassigned"). */
 const char *s5_rep_text(uint8_t rep);
 /* errno for a failed REP code (see README, "Errors"). */

@@ -424,17 +424,6 @@ static int step_auth(int fd, const struct sfy_config *cfg, double deadline)
 	return 0;
 }
 
-static void addr_text(const struct s5_addr *a, char *out, size_t cap)
-{
-	char ip[INET6_ADDRSTRLEN];
-	if (a->atyp == S5_ATYP_DOMAIN)
-		snprintf(out, cap, "%s:%u", a->u.domain.name, a->port);
-	else if (a->atyp == S5_ATYP_IPV4)
-		snprintf(out, cap, "%s:%u", inet_ntop(AF_INET, a->u.ipv4, ip, sizeof ip), a->port);
-	else
-		snprintf(out, cap, "[%s]:%u", inet_ntop(AF_INET6, a->u.ipv6, ip, sizeof ip), a->port);
-}
-
 static void target_addr(const struct target *t, struct s5_addr *dst)
 {
 	memset(dst, 0, sizeof *dst);
@@ -466,7 +455,7 @@ static int step_connect(int fd, const struct sfy_config *cfg, const struct targe
 	char what[300], bnd[300];
 	double t0 = now_ms();
 	target_addr(t, &dst);
-	addr_text(&dst, what, sizeof what);
+	s5_addr_text(&dst, what, sizeof what);
 	int n = s5_encode_request(out, sizeof out, S5_CMD_CONNECT, &dst);
 	if (n < 0 || send_all(fd, out, (size_t)n, deadline) < 0)
 		return step_failed("CONNECT", t0, n < 0 ? EINVAL : errno, cfg), -1;
@@ -481,7 +470,7 @@ static int step_connect(int fd, const struct sfy_config *cfg, const struct targe
 		       what, reply.rep, s5_rep_text(reply.rep), strerror(s5_rep_errno(reply.rep)));
 		return -1;
 	}
-	addr_text(&reply.bnd, bnd, sizeof bnd);
+	s5_addr_text(&reply.bnd, bnd, sizeof bnd);
 	printf("CONNECT   ok in %.1f ms: %s: proxy replied 0 (%s), bound %s\n", ms, what, s5_rep_text(0), bnd);
 	return 0;
 }

@@ -1,7 +1,9 @@
 /* SOCKS5 codec: pure functions over byte buffers (see include/socks5_codec.h). */
 #include "socks5_codec.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 int s5_encode_greeting(uint8_t *out, size_t cap, int with_userpass)
@@ -177,6 +179,17 @@ int s5_addr_from_name(struct s5_addr *a, const char *name, uint16_t port)
 	a->u.domain.len = (uint8_t)n;
 	memcpy(a->u.domain.name, name, n + 1);
 	return 0;
+}
+
+void s5_addr_text(const struct s5_addr *a, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN];
+	if (a->atyp == S5_ATYP_DOMAIN)
+		snprintf(out, cap, "%s:%u", a->u.domain.name, a->port);
+	else if (a->atyp == S5_ATYP_IPV4)
+		snprintf(out, cap, "%s:%u", inet_ntop(AF_INET, a->u.ipv4, ip, sizeof ip), a->port);
+	else
+		snprintf(out, cap, "[%s]:%u", inet_ntop(AF_INET6, a->u.ipv6, ip, sizeof ip), a->port);
 }
 
 static const char *const rep_texts[] = {

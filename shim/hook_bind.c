@@ -199,7 +199,7 @@ static int hand_over_stream(int fd, int stream, int flags, struct sfy_fdinfo *in
 	info->kind = SFY_FD_BIND_DONE;
 	sfy_fd_set(fd, info);
 	char peer[300];
-	sfy_addr_text(&reply2->bnd, peer, sizeof peer);
+	s5_addr_text(&reply2->bnd, peer, sizeof peer);
 	sfy_log(SFY_LOG_INFO, "bind on fd %d: accepted %s as fd %d", fd, peer, stream);
 	return stream;
 }

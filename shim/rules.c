@@ -35,7 +35,9 @@ static const uint8_t *raw_addr(const struct sockaddr *sa, uint16_t *port)
 int sfy_cidr_match(const struct sfy_cidr *c, const struct sockaddr *sa)
 {
 	struct sockaddr_in v4;
-	if (sfy_unmap_v4(sa, &v4))
+	/* A v4-mapped address is its IPv4 address for IPv4 rules, and stays
+	 * ::ffff:a.b.c.d for IPv6 rules (so ::/0 covers it). */
+	if (c->family == AF_INET && sfy_unmap_v4(sa, &v4))
 		sa = (const struct sockaddr *)&v4;
 	if (sa->sa_family != c->family)
 		return 0;

@@ -79,7 +79,5 @@ int sfy_bind_start(int fd, struct sfy_fdinfo *info);
 socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out, int strict);
 /* 0.0.0.0, :: or a name. */
 int s5_addr_unspecified(const struct s5_addr *a);
-/* Text for logs: "name:port" or "[v6]:port". */
-void sfy_addr_text(const struct s5_addr *a, char *out, size_t cap);
 
 #endif

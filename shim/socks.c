@@ -336,17 +336,6 @@ static int proxy_addr_for(int fd, int family, struct sockaddr_storage *out, sock
 	return replace_socket(fd, pfamily);
 }
 
-void sfy_addr_text(const struct s5_addr *a, char *out, size_t cap)
-{
-	char ip[INET6_ADDRSTRLEN];
-	if (a->atyp == S5_ATYP_DOMAIN)
-		snprintf(out, cap, "%s:%u", a->u.domain.name, a->port);
-	else if (a->atyp == S5_ATYP_IPV4)
-		snprintf(out, cap, "%s:%u", inet_ntop(AF_INET, a->u.ipv4, ip, sizeof ip), a->port);
-	else
-		snprintf(out, cap, "[%s]:%u", inet_ntop(AF_INET6, a->u.ipv6, ip, sizeof ip), a->port);
-}
-
 static pthread_mutex_t last_dst_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct s5_addr last_dst;
 static int have_last_dst;
@@ -367,7 +356,7 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 {
 	const char *verb = cmd == S5_CMD_CONNECT ? "connect" : "bind";
 	char what[300];
-	sfy_addr_text(dst, what, sizeof what);
+	s5_addr_text(dst, what, sizeof what);
 	if (!sfy_cfg.valid) {
 		sfy_log(SFY_LOG_WARN, "%s %s refused: configuration error (%s)", verb, what, sfy_cfg.error);
 		errno = EACCES;
