@@ -29,8 +29,21 @@ static int bit(const uint8_t *a, int i)
 	return (a[i / 8] >> (7 - i % 8)) & 1;
 }
 
-static int reference_match(const struct sfy_cidr *c, int family, const uint8_t *addr, uint16_t port)
+/* The rule's view of a v4-mapped address (::ffff:a.b.c.d, whether it was
+ * built from an IPv4 address or is a raw IPv6 one): IPv4 rules see
+ * a.b.c.d, IPv6 rules see the IPv6 form. */
+static int reference_match(const struct sfy_cidr *c, int family, const uint8_t *addr, uint16_t port, int mapped)
 {
+	static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	uint8_t v6[16];
+	if (family == AF_INET && mapped) {
+		memcpy(v6, prefix, 12);
+		memcpy(v6 + 12, addr, 4);
+		if (c->family == AF_INET6)
+			addr = v6, family = AF_INET6;
+	} else if (family == AF_INET6 && c->family == AF_INET && memcmp(addr, prefix, 12) == 0) {
+		addr += 12, family = AF_INET;
+	}
 	if (family != c->family)
 		return 0;
 	if (c->port && c->port != port)
@@ -105,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	int family = form == 1 ? AF_INET6 : AF_INET, mapped = form == 2;
 	make_sa(&ss, family, addr, port, mapped);
-	CHECK(sfy_cidr_match(&c, (struct sockaddr *)&ss) == reference_match(&c, family, addr, port));
+	CHECK(sfy_cidr_match(&c, (struct sockaddr *)&ss) == reference_match(&c, family, addr, port, mapped));
 	/* The block's own address (at its port, or any port) is inside it. */
 	make_sa(&ss, c.family, c.addr, c.port ? c.port : port, 0);
 	CHECK(sfy_cidr_match(&c, (struct sockaddr *)&ss) == 1);
