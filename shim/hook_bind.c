@@ -204,14 +204,6 @@ static int hand_over_stream(int fd, int stream, int flags, struct sfy_fdinfo *in
 	return stream;
 }
 
-static void copy_out(const struct sockaddr_storage *src, socklen_t src_len, struct sockaddr *addr, socklen_t *len)
-{
-	if (!addr || !len)
-		return;
-	memcpy(addr, src, src_len < *len ? src_len : *len);
-	*len = src_len;
-}
-
 static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, struct sfy_fdinfo *info)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -236,7 +228,7 @@ static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 	if (nfd >= 0) {
 		struct sfy_fdinfo accepted;
 		if (sfy_fd_get(nfd, &accepted))
-			copy_out(&accepted.peer, accepted.peer_len, addr, len);
+			sfy_copy_sockaddr(&accepted.peer, accepted.peer_len, addr, len);
 	}
 	return nfd;
 }

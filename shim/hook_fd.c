@@ -97,8 +97,10 @@ SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
 	return rc;
 }
 
-static void copy_out(const void *src, socklen_t src_len, struct sockaddr *addr, socklen_t *len)
+void sfy_copy_sockaddr(const void *src, socklen_t src_len, struct sockaddr *addr, socklen_t *len)
 {
+	if (!addr || !len)
+		return;
 	memcpy(addr, src, src_len < *len ? src_len : *len); /* POSIX: truncate, report full size */
 	*len = src_len;
 }
@@ -113,7 +115,7 @@ SFY_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 		errno = ENOTCONN; /* a listener has no peer */
 		return -1;
 	}
-	copy_out(&info.peer, info.peer_len, addr, len);
+	sfy_copy_sockaddr(&info.peer, info.peer_len, addr, len);
 	return 0;
 }
 
@@ -127,22 +129,27 @@ SFY_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	if (have && info.kind == SFY_FD_BIND_CANDIDATE && sfy_bind_start(fd, &info) < 0)
 		return -1;
 	if (have && info.kind != SFY_FD_BIND_CANDIDATE && info.local_len) {
-		copy_out(&info.local, info.local_len, addr, len); /* what the peer sees or must connect to */
+		sfy_copy_sockaddr(&info.local, info.local_len, addr, len); /* what the peer sees or must connect to */
 		return 0;
 	}
-	if (!addr || !len || !sfy_fd_get(fd, &info) || sfy_real.getsockname(fd, (struct sockaddr *)&real, &rlen) < 0 ||
-	    real.ss_family == info.app_family)
+	if (!have)
 		return sfy_real.getsockname(fd, addr, len);
+	if (sfy_real.getsockname(fd, (struct sockaddr *)&real, &rlen) < 0)
+		return -1;
+	if (real.ss_family == info.app_family) {
+		sfy_copy_sockaddr(&real, rlen, addr, len);
+		return 0;
+	}
 	/* The socket was replaced to reach the proxy: answer in the program's
 	 * family, with the wildcard address and the real local port. */
 	in_port_t port = real.ss_family == AF_INET ? ((struct sockaddr_in *)&real)->sin_port
 						   : ((struct sockaddr_in6 *)&real)->sin6_port;
 	if (info.app_family == AF_INET) {
 		struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = port};
-		copy_out(&s, sizeof s, addr, len);
+		sfy_copy_sockaddr(&s, sizeof s, addr, len);
 	} else {
 		struct sockaddr_in6 s = {.sin6_family = AF_INET6, .sin6_port = port};
-		copy_out(&s, sizeof s, addr, len);
+		sfy_copy_sockaddr(&s, sizeof s, addr, len);
 	}
 	return 0;
 }

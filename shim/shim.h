@@ -68,6 +68,9 @@ int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply);
 int sfy_last_connect_dst(struct s5_addr *out);
 /* 1: TCP-like stream socket; 0: other INET socket; -1: not a socket. */
 int sfy_socket_kind(int fd);
+/* Copy a socket address out as getpeername() does: truncated to *len,
+ * *len set to its full size; nothing when addr or len is NULL. */
+void sfy_copy_sockaddr(const void *src, socklen_t src_len, struct sockaddr *addr, socklen_t *len);
 /* addr is a complete AF_INET or AF_INET6 address. */
 int sfy_inet_addr_ok(const struct sockaddr *addr, socklen_t len);
 /* Start the BIND of a candidate fd (reply 1); fills info. */

@@ -73,20 +73,20 @@ static int send_all(int fd, const uint8_t *buf, size_t len, long long deadline)
 }
 
 /* Read exactly len bytes (never more: what follows belongs to the program).
- * EOF: ECONNRESET before any byte of the message (started == 0), else EPROTO.
- * A message's first part follows our own request, so it cannot be there
- * yet: wait first rather than spend a recv() on EAGAIN. */
-static int recv_exact(int fd, uint8_t *buf, size_t len, long long deadline, int started)
+ * EOF: ECONNRESET before any byte of the message, else EPROTO.  The message
+ * follows our own request, so it cannot be there yet: wait first rather
+ * than spend a recv() on EAGAIN. */
+static int recv_exact(int fd, uint8_t *buf, size_t len, long long deadline)
 {
 	size_t got = 0;
-	if (!started && wait_fd(fd, POLLIN, deadline) < 0)
+	if (wait_fd(fd, POLLIN, deadline) < 0)
 		return -1;
 	while (got < len) {
 		ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
 		if (n > 0) {
 			got += (size_t)n;
 		} else if (n == 0) {
-			errno = (got || started) ? EPROTO : ECONNRESET;
+			errno = got ? EPROTO : ECONNRESET;
 			return -1;
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			if (wait_fd(fd, POLLIN, deadline) < 0)
@@ -169,7 +169,7 @@ static int negotiate_method(struct exchange *x)
 	int n = s5_encode_greeting(buf, sizeof buf, with_auth);
 	uint8_t method;
 	x->step = "greeting";
-	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0 || recv_exact(x->fd, buf, 2, x->deadline, 0) < 0)
+	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0 || recv_exact(x->fd, buf, 2, x->deadline) < 0)
 		return -1;
 	if (s5_decode_method(buf, 2, &method) != 2) {
 		errno = EPROTO;
@@ -195,7 +195,7 @@ static int negotiate_method(struct exchange *x)
 		errno = EINVAL;
 		return -1;
 	}
-	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0 || recv_exact(x->fd, buf, 2, x->deadline, 0) < 0)
+	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0 || recv_exact(x->fd, buf, 2, x->deadline) < 0)
 		return -1;
 	if (s5_decode_auth(buf, 2, &status) != 2) {
 		errno = EPROTO;
