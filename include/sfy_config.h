@@ -25,29 +25,22 @@ struct sfy_cidr {
 	uint16_t port;
 };
 
+/* Ordered small to large: defaults clear what comes before the paths, empty
+ * the paths, and leave the rule arrays alone (their counts say how much of
+ * them is used), so loading touches two pages of this struct, not seven:
+ * each first touch is a page fault, microseconds of every program's
+ * start-up. */
 struct sfy_config {
 	int valid;                 /* 0: every proxied connection fails closed */
-	char error[SFY_ERR_MAX];   /* why not valid ("file:line: ...") */
-	char source[PATH_MAX];     /* file the config came from, or "" */
-	char warning[SFY_ERR_MAX]; /* something to tell the user, or "" */
-
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len;
-	char proxy_text[80];       /* "127.0.0.1:1080" for logs */
-	char user[256];
-	char pass[256];
 	int remote_dns;
-
-	struct sfy_cidr direct[SFY_MAX_DIRECT];
 	int n_direct;
-	char direct_domain[SFY_MAX_DOMAINS][256];
 	int n_direct_domain;
 	int direct_loopback;
-
 	struct sfy_cidr fake4;
 	struct sfy_cidr fake6;
 	unsigned fake_pool_size;
-
 	int udp_allow;
 	int bind_mode;             /* enum sfy_bind_mode */
 	int bind_dst_zero;         /* BIND DST 0.0.0.0:0 instead of the last CONNECT's */
@@ -55,13 +48,26 @@ struct sfy_config {
 	int connect_timeout_ms;
 	int handshake_timeout_ms;
 	int log_level;
+
+	char proxy_text[80];       /* "127.0.0.1:1080" for logs */
+	char user[256];
+	char pass[256];
+	char error[SFY_ERR_MAX];   /* why not valid ("file:line: ...") */
+	char warning[SFY_ERR_MAX]; /* something to tell the user, or "" */
+	char source[PATH_MAX];     /* file the config came from, or "" */
 	char log_file[PATH_MAX];
+
+	struct sfy_cidr direct[SFY_MAX_DIRECT];          /* n_direct used */
+	char direct_domain[SFY_MAX_DOMAINS][256];        /* n_direct_domain used */
 };
 
 /* Look-up of an environment variable; NULL when unset.  Lets unit tests
  * drive the loader without touching the process environment. */
 typedef const char *(*sfy_getenv_fn)(const char *name);
 
+/* Defaults.  Only the part before the rule arrays is a config's value: the
+ * arrays past their (zero) counts and the paths past their NUL are left as
+ * they are. */
 void sfy_config_defaults(struct sfy_config *cfg);
 /* Parse a whole file's text; on error fills cfg->error with "name:line: why"
  * and returns -1 (cfg->valid is left to the caller). */

@@ -60,7 +60,7 @@ static int local_of_proxied(const struct sockaddr *addr)
 			continue;
 		if (info.local_len && same_host(addr, (struct sockaddr *)&info.local))
 			return REPORTED;
-		if (sfy_real.getsockname(fds[i], (struct sockaddr *)&local, &len) == 0 &&
+		if (REAL(getsockname)(fds[i], (struct sockaddr *)&local, &len) == 0 &&
 		    same_host(addr, (struct sockaddr *)&local))
 			return REAL_LOCAL;
 	}
@@ -91,7 +91,7 @@ SFY_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	 * and only ever asked for to listen there, which BIND does. */
 	int reported = candidate && sfy_cfg.bind_mode != SFY_BIND_ALWAYS && !is_wildcard(addr) &&
 		       local_of_proxied(addr) == REPORTED;
-	int rc = reported ? 0 : sfy_real.bind(fd, addr, len);
+	int rc = reported ? 0 : REAL(bind)(fd, addr, len);
 	if (rc == 0 && candidate) {
 		struct sfy_fdinfo info = {.kind = SFY_FD_BIND_CANDIDATE, .app_family = addr->sa_family};
 		sfy_fd_set(fd, &info);
@@ -124,7 +124,7 @@ SFY_EXPORT int listen(int fd, int backlog)
 	sfy_init();
 	struct sfy_fdinfo info;
 	if (!sfy_fd_get(fd, &info) || (info.kind != SFY_FD_BIND_CANDIDATE && info.kind != SFY_FD_BIND_WAITING))
-		return sfy_real.listen(fd, backlog);
+		return REAL(listen)(fd, backlog);
 	if (info.kind == SFY_FD_BIND_WAITING)
 		return 0;
 	return sfy_bind_start(fd, &info);
@@ -142,7 +142,7 @@ static int inert_listener(void)
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	if (mkdtemp(dir)) {
 		snprintf(sun.sun_path, sizeof sun.sun_path, "%s/l", dir);
-		int ok = sfy_real.bind(s, (struct sockaddr *)&sun, sizeof sun) == 0 && sfy_real.listen(s, 1) == 0;
+		int ok = REAL(bind)(s, (struct sockaddr *)&sun, sizeof sun) == 0 && REAL(listen)(s, 1) == 0;
 		unlink(sun.sun_path);
 		rmdir(dir);
 		if (ok)
@@ -150,9 +150,9 @@ static int inert_listener(void)
 	}
 	/* No writable /tmp: an autobound abstract name (random, but listed in
 	 * /proc/net/unix) is the next best thing. */
-	if (sfy_real.bind(s, (struct sockaddr *)&sun, sizeof(sa_family_t)) == 0 && sfy_real.listen(s, 1) == 0)
+	if (REAL(bind)(s, (struct sockaddr *)&sun, sizeof(sa_family_t)) == 0 && REAL(listen)(s, 1) == 0)
 		return s;
-	sfy_real.close(s);
+	REAL(close)(s);
 	return -1;
 }
 
@@ -164,18 +164,18 @@ static int swap_in_inert(int fd, const struct sfy_fdinfo *info)
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
 	if (inert < 0 || fl < 0 || fdfl < 0) {
 		if (inert >= 0)
-			sfy_real.close(inert);
+			REAL(close)(inert);
 		return -1;
 	}
 	for (int i = 0; i < info->n_epoll; i++)
-		sfy_real.epoll_ctl(info->epoll[i].epfd, EPOLL_CTL_DEL, fd, NULL);
-	int rc = sfy_real.dup3(inert, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
-	sfy_real.close(inert);
+		REAL(epoll_ctl)(info->epoll[i].epfd, EPOLL_CTL_DEL, fd, NULL);
+	int rc = REAL(dup3)(inert, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+	REAL(close)(inert);
 	if (rc >= 0 && (fl & O_NONBLOCK))
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	for (int i = 0; i < info->n_epoll; i++) {
 		struct epoll_event ev = info->epoll[i].ev;
-		sfy_real.epoll_ctl(info->epoll[i].epfd, EPOLL_CTL_ADD, fd, &ev);
+		REAL(epoll_ctl)(info->epoll[i].epfd, EPOLL_CTL_ADD, fd, &ev);
 	}
 	return rc < 0 ? -1 : 0;
 }
@@ -186,7 +186,7 @@ static int hand_over_stream(int fd, int stream, int flags, struct sfy_fdinfo *in
 {
 	if (swap_in_inert(fd, info) < 0) {
 		int err = errno;
-		sfy_real.close(stream);
+		REAL(close)(stream);
 		errno = err;
 		return -1;
 	}
@@ -210,13 +210,13 @@ static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 	if (fl < 0)
 		return -1;
 	/* Take the new fd number first: once reply 2 is read it cannot be put back. */
-	int stream = sfy_real.fcntl(fd, (flags & SOCK_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	int stream = REAL(fcntl)(fd, (flags & SOCK_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
 	if (stream < 0)
 		return -1;
 	struct s5_reply reply2;
 	if (sfy_bind_reply2(fd, !(fl & O_NONBLOCK), &reply2) < 0) {
 		int err = errno;
-		sfy_real.close(stream);
+		REAL(close)(stream);
 		if (err != EAGAIN && err != EWOULDBLOCK && swap_in_inert(fd, info) == 0) {
 			info->kind = SFY_FD_BIND_DONE; /* reported once; then nothing pending */
 			sfy_fd_set(fd, info);
@@ -238,7 +238,7 @@ SFY_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	sfy_init();
 	struct sfy_fdinfo info;
 	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_WAITING)
-		return sfy_real.accept4(fd, addr, len, flags);
+		return REAL(accept4)(fd, addr, len, flags);
 	return bind_accept(fd, addr, len, flags, &info);
 }
 
@@ -247,14 +247,13 @@ SFY_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 	sfy_init();
 	struct sfy_fdinfo info;
 	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_WAITING)
-		return sfy_real.accept(fd, addr, len);
+		return REAL(accept)(fd, addr, len);
 	return bind_accept(fd, addr, len, 0, &info);
 }
 
 SFY_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	sfy_init();
-	int rc = sfy_real.epoll_ctl(epfd, op, fd, ev);
+	int rc = REAL(epoll_ctl)(epfd, op, fd, ev);
 	if (rc == 0)
 		sfy_fd_note_epoll(fd, epfd, op, ev);
 	return rc;

@@ -48,15 +48,15 @@ SFY_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	sfy_init();
 	if (!sfy_inet_addr_ok(addr, len))
-		return sfy_real.connect(fd, addr, len);
+		return REAL(connect)(fd, addr, len);
 	int kind = sfy_socket_kind(fd);
 	if (kind < 0)
-		return sfy_real.connect(fd, addr, len);
+		return REAL(connect)(fd, addr, len);
 	struct s5_addr dst;
 	int err = 0;
 	switch (sfy_route_for(addr, kind == 1, &dst, &err)) {
 	case SFY_ROUTE_DIRECT:
-		return sfy_real.connect(fd, addr, len);
+		return REAL(connect)(fd, addr, len);
 	case SFY_ROUTE_REFUSE:
 		sfy_log(SFY_LOG_WARN, "connect on fd %d refused: %s", fd,
 			err == EHOSTUNREACH ? "fake address no longer mapped to a name" : "non-TCP traffic to a non-direct address (udp = block)");
@@ -83,7 +83,7 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const st
 		return fastopen_send(fd, buf, n, flags, to, len);
 	if (datagram_check(fd, to, len, "sendto") < 0)
 		return -1;
-	return sfy_real.sendto(fd, buf, n, flags, to, len);
+	return REAL(sendto)(fd, buf, n, flags, to, len);
 }
 
 SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -97,11 +97,11 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		struct msghdr copy = *msg;
 		copy.msg_name = NULL;
 		copy.msg_namelen = 0;
-		return sfy_real.sendmsg(fd, &copy, flags & ~MSG_FASTOPEN);
+		return REAL(sendmsg)(fd, &copy, flags & ~MSG_FASTOPEN);
 	}
 	if (datagram_check(fd, to, len, "sendmsg") < 0)
 		return -1;
-	return sfy_real.sendmsg(fd, msg, flags);
+	return REAL(sendmsg)(fd, msg, flags);
 }
 
 SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
@@ -110,5 +110,5 @@ SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 	for (unsigned i = 0; vec && i < vlen; i++)
 		if (datagram_check(fd, vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen, "sendmmsg") < 0)
 			return -1;
-	return sfy_real.sendmmsg(fd, vec, vlen, flags);
+	return REAL(sendmmsg)(fd, vec, vlen, flags);
 }

@@ -1,5 +1,8 @@
 /* Hooks that keep the per-fd table true (close, dup*, fcntl F_DUPFD*,
- * close_range) and the ones that read it (getpeername, getsockname). */
+ * close_range) and the ones that read it (getpeername, getsockname).  Only
+ * getsockname() can need the configuration (it may start a BIND): the
+ * others do not initialise, so a program that only opens and closes files
+ * never reads it. */
 #include "shim.h"
 
 #include <errno.h>
@@ -18,15 +21,13 @@
  * parent's memory while it closes the fds the new program must not get. */
 SFY_EXPORT int close(int fd)
 {
-	sfy_init();
 	sfy_log_fd_closing(fd, 0);
-	return sfy_real.close(fd);
+	return REAL(close)(fd);
 }
 
 SFY_EXPORT int dup(int fd)
 {
-	sfy_init();
-	int nfd = sfy_real.dup(fd);
+	int nfd = REAL(dup)(fd);
 	if (nfd >= 0)
 		sfy_fd_copy(fd, nfd);
 	return nfd;
@@ -34,10 +35,9 @@ SFY_EXPORT int dup(int fd)
 
 SFY_EXPORT int dup2(int fd, int nfd)
 {
-	sfy_init();
 	if (fd != nfd)
 		sfy_log_fd_closing(nfd, 1);
-	int rc = sfy_real.dup2(fd, nfd);
+	int rc = REAL(dup2)(fd, nfd);
 	if (rc >= 0)
 		sfy_fd_copy(fd, rc);
 	return rc;
@@ -45,9 +45,8 @@ SFY_EXPORT int dup2(int fd, int nfd)
 
 SFY_EXPORT int dup3(int fd, int nfd, int flags)
 {
-	sfy_init();
 	sfy_log_fd_closing(nfd, 1);
-	int rc = sfy_real.dup3(fd, nfd, flags);
+	int rc = REAL(dup3)(fd, nfd, flags);
 	if (rc >= 0)
 		sfy_fd_copy(fd, rc);
 	return rc;
@@ -66,32 +65,29 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
 
 SFY_EXPORT int fcntl(int fd, int cmd, ...)
 {
-	sfy_init();
 	va_list ap;
 	va_start(ap, cmd);
-	int rc = fcntl_common(sfy_real.fcntl, fd, cmd, ap);
+	int rc = fcntl_common(REAL(fcntl), fd, cmd, ap);
 	va_end(ap);
 	return rc;
 }
 
 SFY_EXPORT int fcntl64(int fd, int cmd, ...)
 {
-	sfy_init();
 	va_list ap;
 	va_start(ap, cmd);
-	int rc = fcntl_common(sfy_real.fcntl64 ? sfy_real.fcntl64 : sfy_real.fcntl, fd, cmd, ap);
+	int rc = fcntl_common(REAL(fcntl64) ? REAL(fcntl64) : REAL(fcntl), fd, cmd, ap);
 	va_end(ap);
 	return rc;
 }
 
 SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	sfy_init();
-	if (!sfy_real.close_range) {
+	if (!REAL(close_range)) {
 		errno = ENOSYS;
 		return -1;
 	}
-	int rc = sfy_real.close_range(first, last, flags);
+	int rc = REAL(close_range)(first, last, flags);
 	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
 		sfy_log_fds_closing(first, last);
 	return rc;
@@ -107,10 +103,9 @@ void sfy_copy_sockaddr(const void *src, socklen_t src_len, struct sockaddr *addr
 
 SFY_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	sfy_init();
 	struct sfy_fdinfo info;
 	if (!addr || !len || !sfy_fd_get(fd, &info) || info.kind == SFY_FD_BIND_CANDIDATE)
-		return sfy_real.getpeername(fd, addr, len);
+		return REAL(getpeername)(fd, addr, len);
 	if (info.kind == SFY_FD_BIND_WAITING || info.kind == SFY_FD_BIND_DONE) {
 		errno = ENOTCONN; /* a listener has no peer */
 		return -1;
@@ -133,8 +128,8 @@ SFY_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 		return 0;
 	}
 	if (!have)
-		return sfy_real.getsockname(fd, addr, len);
-	if (sfy_real.getsockname(fd, (struct sockaddr *)&real, &rlen) < 0)
+		return REAL(getsockname)(fd, addr, len);
+	if (REAL(getsockname)(fd, (struct sockaddr *)&real, &rlen) < 0)
 		return -1;
 	if (real.ss_family == info.app_family) {
 		sfy_copy_sockaddr(&real, rlen, addr, len);

@@ -41,7 +41,7 @@ static int fill_hostent(const char *name, int af, const struct sfy_host_addr *ad
 /* Our answer for name, or 1 when the real function should answer. */
 static int lookup(const char *name, int af, struct sfy_host_addr *addrs, int *n, int *herr)
 {
-	if (!sfy_fake_pool || !name || (af != AF_INET && af != AF_INET6) || sfy_name_is_direct(&sfy_cfg, name))
+	if (!sfy_cfg.remote_dns || !name || (af != AF_INET && af != AF_INET6) || sfy_name_is_direct(&sfy_cfg, name))
 		return 1;
 	addrs[0].family = af;
 	if (inet_pton(af, name, &addrs[0].u) == 1 || (af == AF_INET && inet_aton(name, &addrs[0].u.v4))) {
@@ -62,7 +62,7 @@ SFY_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, c
 	struct sfy_host_addr addrs[SFY_HOSTS_MAX_ADDRS];
 	int n = 0, herr = 0;
 	if (lookup(name, af, addrs, &n, &herr))
-		return sfy_real.gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
+		return REAL(gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop);
 	*result = NULL;
 	*h_errnop = herr;
 	if (!n)
@@ -83,8 +83,8 @@ SFY_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
 }
 
 /* The non-reentrant calls share one result per thread, as libc's do per process. */
-static __thread struct hostent tls_hostent;
-static __thread char tls_buf[1024];
+static __thread struct hostent tls_hostent __attribute__((tls_model("initial-exec")));
+static __thread char tls_buf[1024] __attribute__((tls_model("initial-exec")));
 
 SFY_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 {
@@ -92,7 +92,7 @@ SFY_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 	struct sfy_host_addr addrs[SFY_HOSTS_MAX_ADDRS];
 	int n = 0, herr = 0;
 	if (lookup(name, af, addrs, &n, &herr))
-		return sfy_real.gethostbyname2(name, af);
+		return REAL(gethostbyname2)(name, af);
 	if (!n || fill_hostent(name, af, addrs, n, &tls_hostent, tls_buf, sizeof tls_buf)) {
 		h_errno = n ? NETDB_INTERNAL : herr;
 		return NULL;
@@ -109,7 +109,7 @@ SFY_EXPORT struct hostent *gethostbyname(const char *name)
  * should answer, -1 when there is no name (reverse DNS would leak it). */
 static int reverse(const void *addr, socklen_t len, int type, struct sfy_host_addr *a, char *name, size_t cap)
 {
-	if (!sfy_fake_pool || !addr || !((type == AF_INET && len == 4) || (type == AF_INET6 && len == 16)))
+	if (!sfy_cfg.remote_dns || !addr || !((type == AF_INET && len == 4) || (type == AF_INET6 && len == 16)))
 		return 1;
 	struct sockaddr_storage ss = {.ss_family = (sa_family_t)type};
 	a->family = type;
@@ -129,7 +129,7 @@ SFY_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct
 	char name[S5_NAME_MAX + 1];
 	int found = reverse(addr, len, type, &a, name, sizeof name);
 	if (found > 0)
-		return sfy_real.gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
+		return REAL(gethostbyaddr_r)(addr, len, type, ret, buf, buflen, result, h_errnop);
 	*result = NULL;
 	if (found < 0) {
 		*h_errnop = HOST_NOT_FOUND;
@@ -151,7 +151,7 @@ SFY_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len, int ty
 	char name[S5_NAME_MAX + 1];
 	int found = reverse(addr, len, type, &a, name, sizeof name);
 	if (found > 0)
-		return sfy_real.gethostbyaddr(addr, len, type);
+		return REAL(gethostbyaddr)(addr, len, type);
 	if (found < 0) {
 		h_errno = HOST_NOT_FOUND;
 		return NULL;

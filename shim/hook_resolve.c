@@ -35,7 +35,8 @@ int sfy_local_addrs(const char *name, int family, struct sfy_host_addr *out, int
 int sfy_fake_addr(const char *name, int family, struct sfy_host_addr *out)
 {
 	struct sockaddr_storage ss;
-	if (strlen(name) > S5_NAME_MAX || sfy_pool_map(sfy_fake_pool, name, family, &ss) < 0)
+	struct sfy_pool *pool = sfy_names_pool();
+	if (!pool || strlen(name) > S5_NAME_MAX || sfy_pool_map(pool, name, family, &ss) < 0)
 		return -1;
 	out->family = family;
 	if (family == AF_INET)
@@ -59,7 +60,7 @@ static int gai_from_addrs(const char *node, const char *service, const struct ad
 		struct addrinfo *part = NULL;
 		inet_ntop(addrs[i].family, &addrs[i].u, text, sizeof text);
 		h.ai_family = addrs[i].family;
-		rc = sfy_real.getaddrinfo(text, service, &h, &part);
+		rc = REAL(getaddrinfo)(text, service, &h, &part);
 		if (rc != 0)
 			break;
 		*tail = part;
@@ -68,11 +69,11 @@ static int gai_from_addrs(const char *node, const char *service, const struct ad
 	}
 	if (rc != 0 || !head) {
 		if (head)
-			sfy_real.freeaddrinfo(head);
+			REAL(freeaddrinfo)(head);
 		return rc ? rc : EAI_NONAME;
 	}
 	if ((hints->ai_flags & AI_CANONNAME) && !(head->ai_canonname = strdup(node))) {
-		sfy_real.freeaddrinfo(head);
+		REAL(freeaddrinfo)(head);
 		return EAI_MEMORY;
 	}
 	*res = head;
@@ -82,19 +83,19 @@ static int gai_from_addrs(const char *node, const char *service, const struct ad
 SFY_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
 {
 	sfy_init();
-	if (!node || !sfy_fake_pool || !res)
-		return sfy_real.getaddrinfo(node, service, hints, res);
+	if (!node || !sfy_cfg.remote_dns || !res)
+		return REAL(getaddrinfo)(node, service, hints, res);
 	struct addrinfo h = {0};
 	if (hints)
 		h = *hints;
 	struct addrinfo numeric = h;
 	numeric.ai_flags |= AI_NUMERICHOST;
-	int rc = sfy_real.getaddrinfo(node, service, &numeric, res);
+	int rc = REAL(getaddrinfo)(node, service, &numeric, res);
 	if (rc != EAI_NONAME || (h.ai_flags & AI_NUMERICHOST))
 		return rc; /* a numeric host, or an error that is not about the name */
 	if (sfy_name_is_direct(&sfy_cfg, node)) {
 		sfy_log(SFY_LOG_DEBUG, "resolve %s locally (direct_domain)", node);
-		return sfy_real.getaddrinfo(node, service, hints, res);
+		return REAL(getaddrinfo)(node, service, hints, res);
 	}
 	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
 		return EAI_FAMILY;
@@ -114,8 +115,7 @@ SFY_EXPORT int getaddrinfo(const char *node, const char *service, const struct a
 
 SFY_EXPORT void freeaddrinfo(struct addrinfo *ai)
 {
-	sfy_init();
-	sfy_real.freeaddrinfo(ai); /* our results are libc's own allocations */
+	REAL(freeaddrinfo)(ai); /* our results are libc's own allocations */
 }
 
 /* Name for a socket address without DNS: the fake pool, then /etc/hosts.
@@ -125,7 +125,7 @@ int sfy_reverse_name(const struct sockaddr *sa, char *name, size_t cap)
 	struct sockaddr_in v4;
 	if (sfy_unmap_v4(sa, &v4))
 		sa = (const struct sockaddr *)&v4;
-	if (sfy_pool_name(sfy_fake_pool, sa, name, cap) > 0)
+	if (sfy_fake_name(sa, name, cap) > 0)
 		return 1;
 	struct sfy_host_addr a = {.family = sa->sa_family};
 	if (sa->sa_family == AF_INET)
@@ -141,19 +141,19 @@ SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *hos
 	sfy_init();
 	int inet = sa && ((sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) ||
 			  (sa->sa_family == AF_INET6 && salen >= sizeof(struct sockaddr_in6)));
-	if (!sfy_fake_pool || !host || !hostlen || !inet || (flags & NI_NUMERICHOST))
-		return sfy_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+	if (!sfy_cfg.remote_dns || !host || !hostlen || !inet || (flags & NI_NUMERICHOST))
+		return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
 	char name[S5_NAME_MAX + 1];
 	if (!sfy_reverse_name(sa, name, sizeof name)) {
 		if (flags & NI_NAMEREQD)
 			return EAI_NONAME;
 		/* Reverse DNS would leak the address to the local resolver. */
-		return sfy_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
+		return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
 	}
 	if (strlen(name) >= hostlen)
 		return EAI_OVERFLOW;
 	if (serv && servlen) {
-		int rc = sfy_real.getnameinfo(sa, salen, NULL, 0, serv, servlen, flags);
+		int rc = REAL(getnameinfo)(sa, salen, NULL, 0, serv, servlen, flags);
 		if (rc != 0)
 			return rc;
 	}

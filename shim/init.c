@@ -1,10 +1,16 @@
-/* One-time initialisation: real libc symbols, configuration, fake pool. */
+/* One-time initialisation.  At load, the constructor only notes the
+ * environment and registers the fork handlers; the configuration is read at
+ * the first hook that needs it (or before a fork), so that a program that
+ * never touches the network pays next to nothing.  Real libc functions are
+ * looked up at their first use (REAL() in shim.h), the fake pool at its
+ * first use (sfy_names_pool). */
 #include "shim.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
 
 #include "sfy_fdtable.h"
@@ -12,71 +18,131 @@
 
 struct sfy_real sfy_real;
 struct sfy_config sfy_cfg;
-struct sfy_pool *sfy_fake_pool;
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-/* Set while this thread runs the initialisation: hooks it reaches (config
- * reading closes a file) must not wait on the pthread_once they are inside. */
-static __thread int initialising;
-
-#define RESOLVE(name) (*(void **)&sfy_real.name = dlsym(RTLD_NEXT, #name))
-
-static void resolve_symbols(void)
+void *sfy_real_resolve(void **slot, const char *name)
 {
-	RESOLVE(connect);
-	RESOLVE(close);
-	RESOLVE(dup);
-	RESOLVE(dup2);
-	RESOLVE(dup3);
-	RESOLVE(fcntl);
-	RESOLVE(fcntl64); /* glibc >= 2.28; programs built with 64-bit offsets call it */
-	RESOLVE(close_range); /* may be NULL on an old libc */
-	RESOLVE(getaddrinfo);
-	RESOLVE(freeaddrinfo);
-	RESOLVE(getnameinfo);
-	RESOLVE(gethostbyname);
-	RESOLVE(gethostbyname2);
-	RESOLVE(gethostbyname_r);
-	RESOLVE(gethostbyname2_r);
-	RESOLVE(gethostbyaddr);
-	RESOLVE(gethostbyaddr_r);
-	RESOLVE(getpeername);
-	RESOLVE(getsockname);
-	RESOLVE(bind);
-	RESOLVE(listen);
-	RESOLVE(accept);
-	RESOLVE(accept4);
-	RESOLVE(epoll_ctl);
-	RESOLVE(sendto);
-	RESOLVE(sendmsg);
-	RESOLVE(sendmmsg);
+	int saved = errno;
+	void *f = dlsym(RTLD_NEXT, name); /* close_range, fcntl64: absent from old libcs */
+	__atomic_store_n(slot, f ? f : SFY_REAL_MISSING, __ATOMIC_RELEASE);
+	errno = saved;
+	return f;
 }
 
-/* Hold the fd table's lock across fork() so the child never inherits a
- * copy mid-update.  The fake pool is shared memory, not copied: the child
- * uses the same pool and lock, so there is nothing to hold for it. */
-static void before_fork(void)
-{
-	sfy_fd_lock();
-}
+/* The environment as it was at load: the program may change or overwrite
+ * its own (setenv, clearenv, a process title written over it) before the
+ * configuration is read.  Each value is kept up to one byte past the
+ * longest the configuration accepts, so an over-long one is still refused
+ * as over-long. */
+static const struct {
+	const char *name;
+	size_t keep;
+} env_vars[] = {
+	{"SOCKSIFY_CONF", PATH_MAX + 1}, {"HOME", PATH_MAX + 1}, {"SOCKSIFY_PROXY", SFY_MAX_LINE + 1},
+	{"SOCKSIFY_LOG_LEVEL", 16}, {"SOCKSIFY_LOG_FILE", PATH_MAX + 1},
+};
+#define N_ENV_VARS (sizeof env_vars / sizeof env_vars[0])
+static char env_store[3 * (PATH_MAX + 2) + (SFY_MAX_LINE + 2) + 17];
+static const char *env_value[N_ENV_VARS];
+static int env_taken;
+static int env_secure;
 
-static void after_fork(void)
+/* Caller holds init_lock. */
+static void env_take(void)
 {
-	sfy_fd_unlock();
+	if (env_taken)
+		return;
+	env_taken = 1;
+	env_secure = getauxval(AT_SECURE) != 0;
+	size_t used = 0;
+	for (size_t i = 0; i < N_ENV_VARS && !env_secure; i++) {
+		const char *v = getenv(env_vars[i].name);
+		if (!v)
+			continue;
+		size_t len = strnlen(v, env_vars[i].keep);
+		if (used + len + 1 > sizeof env_store)
+			break; /* cannot happen: the store holds every value at its longest */
+		memcpy(env_store + used, v, len);
+		env_store[used + len] = '\0';
+		env_value[i] = env_store + used;
+		used += len + 1;
+	}
 }
 
 static const char *env_lookup(const char *name)
 {
-	return getenv(name);
+	for (size_t i = 0; i < N_ENV_VARS; i++)
+		if (strcmp(env_vars[i].name, name) == 0)
+			return env_value[i];
+	return NULL;
 }
 
-static void init_once_body(void)
+/* A relative path would be read from wherever the program has moved to by
+ * its first connection: read the configuration now instead. */
+static int config_needs_reading_now(void)
+{
+	const char *conf = env_lookup("SOCKSIFY_CONF"), *home = env_lookup("HOME");
+	if (conf && *conf)
+		return conf[0] != '/';
+	return home && *home && home[0] != '/';
+}
+
+static struct sfy_pool *fake_pool;
+static pthread_mutex_t fake_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static int fake_pool_failed;
+
+/* Created at first use rather than at start-up: most programs never resolve
+ * a name, and a shared mapping costs some 15 us to set up. */
+struct sfy_pool *sfy_names_pool(void)
+{
+	struct sfy_pool *pool = __atomic_load_n(&fake_pool, __ATOMIC_ACQUIRE);
+	if (pool || !sfy_cfg.remote_dns)
+		return pool;
+	int failed_now = 0;
+	pthread_mutex_lock(&fake_pool_lock);
+	if (!fake_pool && !fake_pool_failed) {
+		pool = sfy_pool_new(&sfy_cfg.fake4, &sfy_cfg.fake6, sfy_cfg.fake_pool_size);
+		if (pool)
+			__atomic_store_n(&fake_pool, pool, __ATOMIC_RELEASE);
+		else
+			fake_pool_failed = failed_now = 1; /* names fail from now on: no retry, one log line */
+	}
+	pool = fake_pool;
+	pthread_mutex_unlock(&fake_pool_lock);
+	if (failed_now)
+		sfy_log(SFY_LOG_ERROR, "cannot create the fake address pool; names will not resolve");
+	return pool;
+}
+
+int sfy_fake_name(const struct sockaddr *sa, char *name, size_t cap)
+{
+	if (!sfy_cfg.remote_dns)
+		return 0;
+	struct sfy_pool *pool = __atomic_load_n(&fake_pool, __ATOMIC_ACQUIRE);
+	if (pool)
+		return sfy_pool_name(pool, sa, name, cap);
+	/* No pool yet, so no name: an address in a fake range is a stale one
+	 * (from another process, or from before an exec). */
+	struct sfy_cidr r4 = sfy_cfg.fake4, r6 = sfy_cfg.fake6;
+	r4.port = r6.port = 0;
+	return sfy_cidr_match(&r4, sa) || sfy_cidr_match(&r6, sa) ? -1 : 0;
+}
+
+/* Once-only initialisation without pthread_once (whose completion costs a
+ * futex syscall in every process) and without thread-local storage (a TLS
+ * block makes the library dearer to load and every thread dearer to start).
+ * init_thread is the thread running the initialisation while init_running:
+ * hooks it reaches itself (config reading closes a file) must not wait for
+ * it; other threads wait on the lock. */
+static int init_done;
+static int init_running;
+static pthread_t init_thread;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void init_body(void)
 {
 	int saved = errno;
-	initialising = 1;
-	resolve_symbols();
-	int secure = getauxval(AT_SECURE) != 0;
-	sfy_config_load(&sfy_cfg, secure, env_lookup);
+	env_take();
+	sfy_config_load(&sfy_cfg, env_secure, env_lookup);
 	sfy_log_setup(&sfy_cfg);
 	if (!sfy_cfg.valid) {
 		sfy_log_to_stderr("%s; every connection will fail (EACCES) until it is fixed", sfy_cfg.error);
@@ -89,26 +155,54 @@ static void init_once_body(void)
 	}
 	if (sfy_cfg.warning[0])
 		sfy_log(SFY_LOG_WARN, "%s", sfy_cfg.warning);
-	if (sfy_cfg.remote_dns) {
-		sfy_fake_pool = sfy_pool_new(&sfy_cfg.fake4, &sfy_cfg.fake6, sfy_cfg.fake_pool_size);
-		if (!sfy_fake_pool)
-			sfy_log(SFY_LOG_ERROR, "cannot create the fake address pool; names will not resolve");
-	}
-	pthread_atfork(before_fork, after_fork, after_fork);
 	sfy_log(SFY_LOG_DEBUG, "loaded; config %s, proxy %s, %s dns%s", sfy_cfg.source[0] ? sfy_cfg.source : "(defaults)",
-		sfy_cfg.proxy_text, sfy_cfg.remote_dns ? "remote" : "local", secure ? ", secure mode: environment ignored" : "");
-	initialising = 0;
+		sfy_cfg.proxy_text, sfy_cfg.remote_dns ? "remote" : "local",
+		env_secure ? ", secure mode: environment ignored" : "");
 	errno = saved;
 }
 
 void sfy_init(void)
 {
-	if (initialising)
+	if (__builtin_expect(__atomic_load_n(&init_done, __ATOMIC_ACQUIRE), 1))
 		return;
-	pthread_once(&init_once, init_once_body);
+	if (__atomic_load_n(&init_running, __ATOMIC_ACQUIRE) && pthread_equal(init_thread, pthread_self()))
+		return;
+	pthread_mutex_lock(&init_lock);
+	if (!init_done) {
+		init_thread = pthread_self();
+		__atomic_store_n(&init_running, 1, __ATOMIC_RELEASE);
+		init_body();
+		__atomic_store_n(&init_done, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&init_running, 0, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&init_lock);
+}
+
+/* Hold the fd table's lock across fork() so the child never inherits a
+ * copy mid-update.  The parent initialises first, so that its children
+ * inherit the configuration instead of each reading it, and creates the
+ * fake pool if it has none yet: the pool is shared memory, not copied, so
+ * names one side resolves after the fork are known to the other (lftp
+ * resolves in a child); its lock is its own, nothing to hold for it. */
+static void before_fork(void)
+{
+	sfy_init();
+	sfy_names_pool();
+	sfy_fd_lock();
+}
+
+static void after_fork(void)
+{
+	sfy_fd_unlock();
 }
 
 __attribute__((constructor)) static void sfy_constructor(void)
 {
-	sfy_init();
+	pthread_mutex_lock(&init_lock);
+	env_take();
+	int now = config_needs_reading_now();
+	pthread_mutex_unlock(&init_lock);
+	pthread_atfork(before_fork, after_fork, after_fork);
+	if (now)
+		sfy_init();
 }

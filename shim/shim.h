@@ -46,8 +46,29 @@ struct sfy_real {
 };
 
 extern struct sfy_real sfy_real;
+
+/* The real function behind hook f, looked up at its first use: a program
+ * pays dlsym() only for the calls it makes.  NULL when libc lacks it. */
+#define REAL(f) ((__typeof__(sfy_real.f))sfy_real_get((void **)&sfy_real.f, #f))
+#define SFY_REAL_MISSING ((void *)1)
+void *sfy_real_resolve(void **slot, const char *name);
+static inline void *sfy_real_get(void **slot, const char *name)
+{
+	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(f == NULL, 0))
+		return sfy_real_resolve(slot, name);
+	return f == SFY_REAL_MISSING ? NULL : f;
+}
 extern struct sfy_config sfy_cfg;
-extern struct sfy_pool *sfy_fake_pool; /* NULL when remote DNS is off */
+
+/* The fake-address pool when remote DNS is on, created at its first use
+ * (or before a fork(), so that parent and children share it).  NULL when
+ * remote DNS is off or the pool cannot be created: names then fail. */
+struct sfy_pool *sfy_names_pool(void);
+/* The name behind a fake address: 1 and name; 0 when sa is no fake address
+ * (or remote DNS is off); -1 for a fake address no name holds.  Never
+ * creates the pool. */
+int sfy_fake_name(const struct sockaddr *sa, char *name, size_t cap);
 
 /* Idempotent, thread-safe; every hook calls it first. */
 void sfy_init(void);

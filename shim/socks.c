@@ -234,7 +234,7 @@ static int request(struct exchange *x, uint8_t cmd, const struct s5_addr *dst, s
 /* Connect fd (non-blocking by now) to the proxy within connect_timeout. */
 static int connect_proxy(int fd, const struct sockaddr *proxy, socklen_t len)
 {
-	if (sfy_real.connect(fd, proxy, len) == 0)
+	if (REAL(connect)(fd, proxy, len) == 0)
 		return 0;
 	if (errno != EINPROGRESS)
 		return -1;
@@ -293,13 +293,13 @@ static int replace_socket(int fd, int family)
 	int fresh = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fl < 0 || fdfl < 0 || fresh < 0) {
 		if (fresh >= 0)
-			sfy_real.close(fresh);
+			REAL(close)(fresh);
 		return -1;
 	}
 	carry_options(fd, fresh);
-	int rc = sfy_real.dup3(fresh, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+	int rc = REAL(dup3)(fresh, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
 	int saved = errno;
-	sfy_real.close(fresh);
+	REAL(close)(fresh);
 	if (rc < 0) {
 		errno = saved;
 		return -1;
@@ -528,7 +528,7 @@ enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5
 	if (sfy_unmap_v4(sa, &v4))
 		sa = (const struct sockaddr *)&v4;
 	char name[S5_NAME_MAX + 1];
-	int fake = sfy_fake_pool ? sfy_pool_name(sfy_fake_pool, sa, name, sizeof name) : 0;
+	int fake = sfy_fake_name(sa, name, sizeof name);
 	uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
 						       : ((const struct sockaddr_in6 *)sa)->sin6_port);
 	if (fake < 0 || (fake > 0 && !is_stream)) {

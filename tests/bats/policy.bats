@@ -190,3 +190,67 @@ udp_results() {
 	expect_status 0
 	expect_contains still-alive
 }
+
+# When the configuration is read: the environment is noted at load, the
+# configuration itself at the first call that needs it (or before a fork).
+
+@test "the environment counts as it was at load: a program changing it later still uses its proxy" {
+	proxy_conf "$CONF" "$TS_PORT"
+	run sfy "$PY" -c '
+import os, socket, sys
+os.environ["SOCKSIFY_CONF"] = "/nonexistent.conf"
+os.environ["SOCKSIFY_PROXY"] = "socks5h://127.0.0.1:9"
+os.environ["HOME"] = "/nonexistent"
+s = socket.create_connection(("web.test", int(sys.argv[1])))
+s.sendall(b"GET /envlate HTTP/1.0\r\nHost: web.test\r\n\r\n")
+print(s.makefile("rb").read().decode(errors="replace"))' "$WEB_PORT"
+	expect_proxied
+	expect_record host web.test
+}
+
+@test "a program that never uses the network never reads the configuration" {
+	proxy_conf "$CONF" "$TS_PORT"
+	run run_isolated env SOCKSIFY_CONF="$CONF" LD_PRELOAD="$PRELOAD" \
+		strace -f -e trace=%file,%desc -o "$BATS_TEST_TMPDIR/trace" \
+		sh -c 'cat /etc/hostname /dev/null >/dev/null; exec 3</dev/null; exec 3<&-'
+	expect_status 0
+	! grep -F "$CONF" "$BATS_TEST_TMPDIR/trace" ||
+		fail "the configuration was read:" "$(grep -F "$CONF" "$BATS_TEST_TMPDIR/trace")"
+	run run_isolated env SOCKSIFY_CONF="$CONF" LD_PRELOAD="$PRELOAD" \
+		strace -f -e trace=%file -o "$BATS_TEST_TMPDIR/trace" "$TESTBIN/resolve" web.test
+	expect_status 0
+	grep -qF "$CONF" "$BATS_TEST_TMPDIR/trace" || fail "a resolving program did not read $CONF"
+}
+
+@test "a relative SOCKSIFY_CONF is read at load, before the program changes directory" {
+	proxy_conf "$BATS_TEST_TMPDIR/rel.conf" "$TS_PORT"
+	cd "$BATS_TEST_TMPDIR"
+	run run_isolated env SOCKSIFY_CONF=rel.conf LD_PRELOAD="$PRELOAD" "$PY" -c '
+import os, socket, sys
+os.chdir("/")
+s = socket.create_connection(("web.test", int(sys.argv[1])))
+s.sendall(b"GET /relconf HTTP/1.0\r\nHost: web.test\r\n\r\n")
+print(s.makefile("rb").read().decode(errors="replace"))' "$WEB_PORT"
+	expect_proxied
+}
+
+@test "fork before any name was resolved: the child's name works in the parent (shared fake pool)" {
+	proxy_conf "$CONF" "$TS_PORT"
+	run sfy "$PY" -c '
+import os, socket, sys
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    addr = socket.getaddrinfo("web.test", None, socket.AF_INET)[0][4][0]
+    os.write(w, addr.encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+addr = os.read(r, 64).decode()
+print("child got", addr)
+s = socket.create_connection((addr, int(sys.argv[1])))
+s.sendall(b"GET /forkpool HTTP/1.0\r\nHost: web.test\r\n\r\n")
+print(s.makefile("rb").read().decode(errors="replace"))' "$WEB_PORT"
+	expect_contains "child got 240."
+	expect_proxied
+	expect_record host web.test
+}

@@ -18,25 +18,31 @@ teardown() {
 	[[ $got == "$want" ]] || fail "exported: $got" "expected: $want"
 }
 
+# The configuration is read at the first network call, so the program
+# resolves a name; /bin/true alone reads nothing and warns of nothing.
 @test "a world-readable config holding a password gets a warning; a private one does not" {
 	write_conf "$CONF" "proxy = socks5h://127.0.0.1:9" "username = u" "password = pw-not-to-show"
 	chmod 644 "$CONF"
-	run env SOCKSIFY_CONF="$CONF" LD_PRELOAD="$PRELOAD" /bin/true
+	run env SOCKSIFY_CONF="$CONF" LD_PRELOAD="$PRELOAD" "$TESTBIN/resolve" web.test
 	expect_status 0
 	expect_contains "$CONF holds a password and is readable by every user"
 	expect_not_contains "pw-not-to-show"
 	chmod 600 "$CONF"
-	run env SOCKSIFY_CONF="$CONF" LD_PRELOAD="$PRELOAD" /bin/true
+	run env SOCKSIFY_CONF="$CONF" LD_PRELOAD="$PRELOAD" "$TESTBIN/resolve" web.test
 	expect_status 0
 	expect_not_contains "readable by every user"
+	chmod 644 "$CONF"
+	run env SOCKSIFY_CONF="$CONF" LD_PRELOAD="$PRELOAD" /bin/true
+	expect_status 0
+	[[ -z $output ]] || fail "/bin/true printed something:" "$output"
 }
 
 @test "an over-long or malformed environment value is rejected with a clear message, nothing goes direct" {
 	local long
 	long="socks5h://$(printf 'a%.0s' {1..2000})@127.0.0.1:1080"
-	run env SOCKSIFY_PROXY="$long" LD_PRELOAD="$PRELOAD" /bin/true
+	run env SOCKSIFY_PROXY="$long" LD_PRELOAD="$PRELOAD" "$TESTBIN/resolve" web.test
 	expect_status 0
 	expect_contains "SOCKSIFY_PROXY: proxy URL too long"
-	run env SOCKSIFY_PROXY="http://127.0.0.1:1080" LD_PRELOAD="$PRELOAD" /bin/true
+	run env SOCKSIFY_PROXY="http://127.0.0.1:1080" LD_PRELOAD="$PRELOAD" "$TESTBIN/resolve" web.test
 	expect_contains "SOCKSIFY_PROXY: proxy URL must start with socks5:// or socks5h://"
 }
