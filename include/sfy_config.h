@@ -46,7 +46,8 @@ struct sfy_config {
 	int bind_dst_zero;         /* BIND DST 0.0.0.0:0 instead of the last CONNECT's */
 	int bind_timeout_ms;
 	int connect_timeout_ms;
-	int handshake_timeout_ms;
+	int handshake_timeout_ms;  /* this and the two above: 0 = no limit of ours */
+	int pipeline;              /* greeting, auth and request in one write */
 	int log_level;
 
 	char proxy_text[80];       /* "127.0.0.1:1080" for logs */

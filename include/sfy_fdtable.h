@@ -1,6 +1,8 @@
-/* Per-fd state of sockets the shim handled.  Entries remember the socket's
- * inode, so a stale entry (fd closed behind our back, e.g. by a libc
- * internal close) is never mistaken for a new socket with the same number. */
+/* Per-fd state of sockets the shim handled.  A stale entry (fd closed behind
+ * our back, e.g. by a libc internal close, or by a vfork() child) is never
+ * mistaken for a new socket with the same number: a CONNECT entry is live
+ * while the socket's peer is the proxy, the others remember the socket's
+ * inode.  socket() and direct connect()s clear the entry of their number. */
 #ifndef SFY_FDTABLE_H
 #define SFY_FDTABLE_H
 
@@ -41,7 +43,8 @@ struct sfy_fdinfo {
 	struct sfy_epoll_reg epoll[SFY_FD_MAX_EPOLL];
 };
 
-/* Record info for fd (fills dev/ino itself).  Returns 0 or -1 (ENOMEM, EBADF). */
+/* Record info for fd (fills dev/ino itself, except for a CONNECT entry, which
+ * needs none).  Returns 0 or -1 (ENOMEM, EBADF). */
 int sfy_fd_set(int fd, struct sfy_fdinfo *info);
 /* 1 and a copy when fd has a live entry, else 0. */
 int sfy_fd_get(int fd, struct sfy_fdinfo *out);
@@ -53,5 +56,21 @@ void sfy_fd_note_epoll(int fd, int epfd, int op, const struct epoll_event *ev);
 int sfy_fd_list(int kind, int *out, int max);
 void sfy_fd_lock(void);
 void sfy_fd_unlock(void);
+
+/* What the shim's own hooks saw of a socket, kept so that connect() need
+ * not ask the kernel.  SFY_SOCK_TCP: socket() made an INET stream socket
+ * with this number; SFY_SOCK_NONBLOCK: O_NONBLOCK, as set by socket(),
+ * fcntl() or ioctl(FIONBIO); SFY_SOCK_SNDTIMEO: the program set SO_SNDTIMEO.
+ * 0 is "nothing known": callers ask the kernel.  A number whose socket was
+ * closed behind the hooks' back can keep stale facts, so only "TCP" is ever
+ * trusted, and only where trusting it wrongly fails closed. */
+enum { SFY_SOCK_TCP = 1, SFY_SOCK_NONBLOCK = 2, SFY_SOCK_SNDTIMEO = 4 };
+unsigned sfy_sock_facts(int fd);
+void sfy_sock_facts_set(int fd, unsigned facts);
+void sfy_sock_facts_change(int fd, unsigned set, unsigned clear);
+/* dup(): the new number shares the socket, and a later setsockopt() through
+ * either number is seen for that number only: SNDTIMEO counts as set. */
+void sfy_sock_facts_copy(int from, int to);
+void sfy_sock_facts_clear_range(unsigned first, unsigned last);
 
 #endif

@@ -62,6 +62,9 @@ struct s5_reply {
 
 /* Greeting offering "no auth", plus username/password when with_userpass. */
 int s5_encode_greeting(uint8_t *out, size_t cap, int with_userpass);
+/* A greeting offering method alone (for a pipelined exchange, where the
+ * bytes after it must mean what that method expects). */
+int s5_encode_greeting_for(uint8_t *out, size_t cap, uint8_t method);
 /* Method selection reply: sets *method. Always 2 bytes when complete. */
 int s5_decode_method(const uint8_t *in, size_t len, uint8_t *method);
 

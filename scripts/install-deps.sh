@@ -11,6 +11,7 @@ make:make
 /usr/include/cmocka.h:libcmocka-dev
 /usr/lib/x86_64-linux-gnu/libasan.so.8:libasan8
 danted:dante-server
+microsocks:microsocks
 bats:bats
 curl:curl
 wget:wget
@@ -32,6 +33,7 @@ man:man-db
 clang:clang
 dpkg:libclang-rt-14-dev
 node:nodejs
+strace:strace
 "
 
 missing=

@@ -35,6 +35,14 @@ struct target {
 	int via_name;               /* 1: CONNECT carries the name (remote DNS) */
 };
 
+/* A timeout of 0 is no limit in the library; the probe still ends. */
+#define PROBE_NO_LIMIT_MS 30000
+#define NO_LIMIT_NOTE " (no limit; --check waits 30s)"
+static int probe_ms(int configured)
+{
+	return configured ? configured : PROBE_NO_LIMIT_MS;
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -121,10 +129,11 @@ static void print_config(const struct sfy_config *cfg)
 	printf("  fake_pool_size    = %u\n", cfg->fake_pool_size);
 	printf("  bind              = %s\n", binds[cfg->bind_mode]);
 	printf("  bind_dst          = %s\n", cfg->bind_dst_zero ? "zero" : "last");
-	printf("  bind_timeout      = %gs\n", cfg->bind_timeout_ms / 1e3);
+	printf("  bind_timeout      = %gs%s\n", cfg->bind_timeout_ms / 1e3, cfg->bind_timeout_ms ? "" : " (no limit)");
 	printf("  udp               = %s\n", cfg->udp_allow ? "allow" : "block");
-	printf("  connect_timeout   = %gs\n", cfg->connect_timeout_ms / 1e3);
-	printf("  handshake_timeout = %gs\n", cfg->handshake_timeout_ms / 1e3);
+	printf("  pipeline          = %s\n", yes_no(cfg->pipeline));
+	printf("  connect_timeout   = %gs%s\n", cfg->connect_timeout_ms / 1e3, cfg->connect_timeout_ms ? "" : NO_LIMIT_NOTE);
+	printf("  handshake_timeout = %gs%s\n", cfg->handshake_timeout_ms / 1e3, cfg->handshake_timeout_ms ? "" : NO_LIMIT_NOTE);
 	printf("  log_level         = %s\n", levels[cfg->log_level]);
 	printf("  log_file          = %s\n", cfg->log_file[0] ? cfg->log_file : "(stderr)");
 }
@@ -307,7 +316,7 @@ static int dial_proxy(const struct sfy_config *cfg)
 	if (connect(fd, sa, cfg->proxy_len) < 0) {
 		int err = 0;
 		socklen_t len = sizeof err;
-		if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, now_ms() + cfg->connect_timeout_ms) < 0)
+		if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, now_ms() + probe_ms(cfg->connect_timeout_ms)) < 0)
 			err = errno;
 		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
@@ -360,10 +369,10 @@ static void step_failed(const char *step, double t0, int err, const struct sfy_c
 	double ms = now_ms() - t0;
 	if (err == ETIMEDOUT && strcmp(step, "connect") != 0)
 		printf("%-9s FAILED after %.1f ms: no answer from the proxy within handshake_timeout (%gs)\n", step,
-		       ms, cfg->handshake_timeout_ms / 1e3);
+		       ms, probe_ms(cfg->handshake_timeout_ms) / 1e3);
 	else if (err == ETIMEDOUT)
 		printf("%-9s FAILED after %.1f ms: %s did not answer within connect_timeout (%gs)\n", step, ms,
-		       cfg->proxy_text, cfg->connect_timeout_ms / 1e3);
+		       cfg->proxy_text, probe_ms(cfg->connect_timeout_ms) / 1e3);
 	else if (err == ECONNRESET)
 		printf("%-9s FAILED after %.1f ms: the proxy closed the connection\n", step, ms);
 	else if (err == EPROTO)
@@ -487,7 +496,7 @@ static int probe(const struct sfy_config *cfg, const struct target *t)
 	}
 	printf("connect   ok in %.1f ms: TCP connection to %s\n", now_ms() - t0, cfg->proxy_text);
 	/* One deadline for the whole exchange, as the library has. */
-	double deadline = now_ms() + cfg->handshake_timeout_ms;
+	double deadline = now_ms() + probe_ms(cfg->handshake_timeout_ms);
 	int rc = -1, method = step_greeting(fd, cfg, deadline);
 	if (method == S5_METHOD_USERPASS && step_auth(fd, cfg, deadline) < 0)
 		method = -1;

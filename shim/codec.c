@@ -19,6 +19,16 @@ int s5_encode_greeting(uint8_t *out, size_t cap, int with_userpass)
 	return (int)n;
 }
 
+int s5_encode_greeting_for(uint8_t *out, size_t cap, uint8_t method)
+{
+	if (cap < 3)
+		return S5_ESPACE;
+	out[0] = S5_VERSION;
+	out[1] = 1;
+	out[2] = method;
+	return 3;
+}
+
 int s5_decode_method(const uint8_t *in, size_t len, uint8_t *method)
 {
 	if (len >= 1 && in[0] != S5_VERSION)

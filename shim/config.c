@@ -72,8 +72,8 @@ static int parse_seconds(const char *v, int *ms_out)
 		return -1; /* plain decimals only: no sign, blanks, hex or exponent */
 	errno = 0;
 	double secs = strtod(v, &end);
-	if (errno || end == v || *end != '\0' || !(secs >= 0.001 && secs <= 3600))
-		return -1;
+	if (errno || end == v || *end != '\0' || !(secs == 0 || (secs >= 0.001 && secs <= 3600)))
+		return -1; /* 0 is "no limit of ours" */
 	*ms_out = (int)(secs * 1000.0 + 0.5);
 	return 0;
 }
@@ -265,6 +265,7 @@ int sfy_config_parse_proxy_url(struct sfy_config *cfg, const char *url, char *er
 /* Apply one "key = value"; returns NULL or a static description of what is wrong. */
 static const char *apply_key(struct sfy_config *cfg, const char *key, const char *val, char *err, size_t errlen)
 {
+	static const char bad_seconds[] = "expected seconds (0.001 to 3600, or 0 for no limit)";
 	int level;
 	if (strcmp(key, "proxy") == 0)
 		return sfy_config_parse_proxy_url(cfg, val, err, errlen) < 0 ? err : NULL;
@@ -279,6 +280,8 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 		return parse_bool(val, &cfg->remote_dns) < 0 ? "expected yes or no" : NULL;
 	if (strcmp(key, "direct_loopback") == 0)
 		return parse_bool(val, &cfg->direct_loopback) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "pipeline") == 0)
+		return parse_bool(val, &cfg->pipeline) < 0 ? "expected yes or no" : NULL;
 	if (strcmp(key, "direct") == 0) {
 		if (cfg->n_direct >= SFY_MAX_DIRECT)
 			return "too many direct rules (at most 64)";
@@ -335,11 +338,11 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 		return "expected last or zero";
 	}
 	if (strcmp(key, "bind_timeout") == 0)
-		return parse_seconds(val, &cfg->bind_timeout_ms) < 0 ? "expected seconds (0.001 to 3600)" : NULL;
+		return parse_seconds(val, &cfg->bind_timeout_ms) < 0 ? bad_seconds : NULL;
 	if (strcmp(key, "connect_timeout") == 0)
-		return parse_seconds(val, &cfg->connect_timeout_ms) < 0 ? "expected seconds (0.001 to 3600)" : NULL;
+		return parse_seconds(val, &cfg->connect_timeout_ms) < 0 ? bad_seconds : NULL;
 	if (strcmp(key, "handshake_timeout") == 0)
-		return parse_seconds(val, &cfg->handshake_timeout_ms) < 0 ? "expected seconds (0.001 to 3600)" : NULL;
+		return parse_seconds(val, &cfg->handshake_timeout_ms) < 0 ? bad_seconds : NULL;
 	if (strcmp(key, "log_level") == 0) {
 		if ((level = sfy_log_level_parse(val)) < 0)
 			return "expected error, warn, info or debug";

@@ -2,8 +2,11 @@
  * memory grows only with the fd numbers actually used. */
 #include "sfy_fdtable.h"
 
+#include "shim.h"
+
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -57,10 +60,26 @@ static int identity(int fd, dev_t *dev, ino_t *ino)
 	return 0;
 }
 
+/* A CONNECT entry is live while the socket's peer is the proxy: no other
+ * socket gets that peer without our connect() (which rewrites the entry),
+ * and asking for the peer at look-up spares connect() an fstat(). */
+static int entry_live(int fd, const struct sfy_fdinfo *info)
+{
+	if (info->kind == SFY_FD_CONNECTED) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof peer;
+		return REAL(getpeername)(fd, (struct sockaddr *)&peer, &len) == 0 &&
+		       sfy_addr_is_proxy(&sfy_cfg, (struct sockaddr *)&peer);
+	}
+	dev_t dev;
+	ino_t ino;
+	return identity(fd, &dev, &ino) == 0 && dev == info->dev && ino == info->ino;
+}
+
 int sfy_fd_set(int fd, struct sfy_fdinfo *info)
 {
 	int saved = errno;
-	if (identity(fd, &info->dev, &info->ino) < 0)
+	if (info->kind != SFY_FD_CONNECTED && identity(fd, &info->dev, &info->ino) < 0)
 		return -1;
 	pthread_mutex_lock(&table_lock);
 	struct entry *e = entry_for(fd, 1);
@@ -86,9 +105,7 @@ int sfy_fd_get(int fd, struct sfy_fdinfo *out)
 	if (!found)
 		return 0;
 	int saved = errno;
-	dev_t dev;
-	ino_t ino;
-	int live = identity(fd, &dev, &ino) == 0 && dev == out->dev && ino == out->ino;
+	int live = entry_live(fd, out);
 	errno = saved;
 	return live;
 }
@@ -107,6 +124,7 @@ void sfy_fd_copy(int from, int to)
 {
 	if (from == to)
 		return;
+	sfy_sock_facts_copy(from, to);
 	pthread_mutex_lock(&table_lock);
 	struct entry *src = entry_for(from, 0);
 	if (src && src->used) {
@@ -161,4 +179,52 @@ int sfy_fd_list(int kind, int *out, int max)
 	}
 	pthread_mutex_unlock(&table_lock);
 	return n;
+}
+
+/* One byte per fd number, in zero-filled memory that costs nothing until a
+ * page of it is written; facts_top bounds what close_range() must clear. */
+static uint8_t facts[SFY_FD_MAX];
+static int facts_top = -1;
+
+unsigned sfy_sock_facts(int fd)
+{
+	return fd >= 0 && fd < SFY_FD_MAX ? __atomic_load_n(&facts[fd], __ATOMIC_RELAXED) : 0;
+}
+
+void sfy_sock_facts_set(int fd, unsigned value)
+{
+	if (fd < 0 || fd >= SFY_FD_MAX)
+		return;
+	if (value) {
+		int top = __atomic_load_n(&facts_top, __ATOMIC_RELAXED);
+		while (fd > top && !__atomic_compare_exchange_n(&facts_top, &top, fd, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+	} else if (fd > __atomic_load_n(&facts_top, __ATOMIC_RELAXED)) {
+		return; /* never written: already 0, and no page to touch */
+	}
+	__atomic_store_n(&facts[fd], (uint8_t)value, __ATOMIC_RELAXED);
+}
+
+void sfy_sock_facts_change(int fd, unsigned set, unsigned clear)
+{
+	unsigned now = sfy_sock_facts(fd);
+	if (now & SFY_SOCK_TCP) /* only known sockets have facts to change */
+		sfy_sock_facts_set(fd, (now | set) & ~clear);
+}
+
+void sfy_sock_facts_copy(int from, int to)
+{
+	unsigned f = sfy_sock_facts(from);
+	if (f & SFY_SOCK_TCP) {
+		f |= SFY_SOCK_SNDTIMEO;
+		sfy_sock_facts_set(from, f);
+	}
+	sfy_sock_facts_set(to, f);
+}
+
+void sfy_sock_facts_clear_range(unsigned first, unsigned last)
+{
+	int top = __atomic_load_n(&facts_top, __ATOMIC_RELAXED);
+	for (unsigned fd = first; top >= 0 && fd <= last && fd <= (unsigned)top; fd++)
+		__atomic_store_n(&facts[fd], 0, __ATOMIC_RELAXED);
 }

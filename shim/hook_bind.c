@@ -237,8 +237,11 @@ SFY_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	sfy_init();
 	struct sfy_fdinfo info;
-	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_WAITING)
-		return REAL(accept4)(fd, addr, len, flags);
+	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_WAITING) {
+		int nfd = REAL(accept4)(fd, addr, len, flags);
+		sfy_sock_facts_set(nfd, 0); /* connected already: nothing for connect() */
+		return nfd;
+	}
 	return bind_accept(fd, addr, len, flags, &info);
 }
 
@@ -246,8 +249,11 @@ SFY_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	sfy_init();
 	struct sfy_fdinfo info;
-	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_WAITING)
-		return REAL(accept)(fd, addr, len);
+	if (!sfy_fd_get(fd, &info) || info.kind != SFY_FD_BIND_WAITING) {
+		int nfd = REAL(accept)(fd, addr, len);
+		sfy_sock_facts_set(nfd, 0); /* connected already: nothing for connect() */
+		return nfd;
+	}
 	return bind_accept(fd, addr, len, 0, &info);
 }
 

@@ -49,13 +49,17 @@ SFY_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	sfy_init();
 	if (!sfy_inet_addr_ok(addr, len))
 		return REAL(connect)(fd, addr, len);
-	int kind = sfy_socket_kind(fd);
+	/* A TCP socket socket() made needs no question to the kernel.  Were
+	 * the fact stale (the number reused behind our back), the proxy would
+	 * get a connection attempt that fails: never a direct one. */
+	int kind = (sfy_sock_facts(fd) & SFY_SOCK_TCP) ? 1 : sfy_socket_kind(fd);
 	if (kind < 0)
 		return REAL(connect)(fd, addr, len);
 	struct s5_addr dst;
 	int err = 0;
 	switch (sfy_route_for(addr, kind == 1, &dst, &err)) {
 	case SFY_ROUTE_DIRECT:
+		sfy_fd_clear(fd); /* no longer (if ever) a proxied connection */
 		return REAL(connect)(fd, addr, len);
 	case SFY_ROUTE_REFUSE:
 		sfy_log(SFY_LOG_WARN, "connect on fd %d refused: %s", fd,

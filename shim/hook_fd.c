@@ -15,13 +15,16 @@
 #include "sfy_fdtable.h"
 #include "sfy_log.h"
 
-/* close() and close_range() leave the fd table alone: entries carry the
- * socket's inode, so a closed fd's entry is dead by itself.  Clearing here
- * would be wrong in a vfork() child (Python's subprocess), which shares the
- * parent's memory while it closes the fds the new program must not get. */
+/* close() and close_range() leave the fd table alone: a closed fd's entry
+ * is dead by itself (see sfy_fdtable.h).  Clearing here would be wrong in a
+ * vfork() child (Python's subprocess), which shares the parent's memory
+ * while it closes the fds the new program must not get.  Socket facts are
+ * cleared: a vfork() child clearing the parent's only costs the parent a
+ * question to the kernel at its next connect(). */
 SFY_EXPORT int close(int fd)
 {
 	sfy_log_fd_closing(fd, 0);
+	sfy_sock_facts_set(fd, 0);
 	return REAL(close)(fd);
 }
 
@@ -60,6 +63,9 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
 	int rc = real(fd, cmd, arg);
 	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
 		sfy_fd_copy(fd, rc);
+	else if (rc >= 0 && cmd == F_SETFL)
+		sfy_sock_facts_change(fd, ((long)arg & O_NONBLOCK) ? SFY_SOCK_NONBLOCK : 0,
+				      ((long)arg & O_NONBLOCK) ? 0 : SFY_SOCK_NONBLOCK);
 	return rc;
 }
 
@@ -88,8 +94,10 @@ SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
 		return -1;
 	}
 	int rc = REAL(close_range)(first, last, flags);
-	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
 		sfy_log_fds_closing(first, last);
+		sfy_sock_facts_clear_range(first, last);
+	}
 	return rc;
 }
 

@@ -3,6 +3,7 @@
 #ifndef SHIM_H
 #define SHIM_H
 
+#include <limits.h>
 #include <netdb.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -43,6 +44,9 @@ struct sfy_real {
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
+	int (*socket)(int, int, int);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*ioctl)(int, unsigned long, ...);
 };
 
 extern struct sfy_real sfy_real;
@@ -69,6 +73,28 @@ struct sfy_pool *sfy_names_pool(void);
  * (or remote DNS is off); -1 for a fake address no name holds.  Never
  * creates the pool. */
 int sfy_fake_name(const struct sockaddr *sa, char *name, size_t cap);
+
+/* How the SOCKS exchange uses the caller's fd (shim/wire.c): every read
+ * waits in poll() until deadline (SFY_NO_DEADLINE: no limit of ours), or,
+ * when blocking, the fd is a blocking one with no limit of ours to keep and
+ * plain blocking calls do. */
+#define SFY_NO_DEADLINE LLONG_MAX
+struct sfy_io {
+	int fd;
+	long long deadline;
+	int blocking;
+};
+long long sfy_now_us(void);
+long long sfy_now_ms(void);
+/* now + ms, or SFY_NO_DEADLINE for 0 (a timeout of 0 means no limit). */
+long long sfy_deadline_after(int ms);
+/* The events that arrived on fd (never 0), or -1 with errno (ETIMEDOUT). */
+int sfy_wait_fd(int fd, short events, long long deadline);
+int sfy_send_all(const struct sfy_io *io, const uint8_t *buf, size_t len);
+/* Exactly len bytes; EOF is ECONNRESET before the first byte, else EPROTO. */
+int sfy_recv_exact(const struct sfy_io *io, uint8_t *buf, size_t len);
+/* One whole reply and not a byte more; EPROTO when malformed. */
+int sfy_read_reply(const struct sfy_io *io, struct s5_reply *reply);
 
 /* Idempotent, thread-safe; every hook calls it first. */
 void sfy_init(void);

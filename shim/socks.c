@@ -1,7 +1,6 @@
-/* The SOCKS5 CONNECT exchange on the caller's own fd, and the routing
- * decision that precedes it.  The fd is put in non-blocking mode for the
- * exchange so that every wait is a poll() with a deadline; the program's
- * flags are restored afterwards. */
+/* The SOCKS5 exchange (CONNECT, and BIND's two replies) on the caller's own
+ * fd, which keeps its mode throughout (see shim/wire.c for the reads and
+ * writes). */
 #include "shim.h"
 
 #include <arpa/inet.h>
@@ -14,188 +13,58 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "sfy_fdtable.h"
 #include "sfy_log.h"
 
-static long long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static long long now_ms(void)
-{
-	return now_us() / 1000;
-}
-
-/* Wait for events on fd until deadline; EINTR restarts with the time left.
- * Returns the events that arrived (never 0), or -1 with errno. */
-static int wait_fd(int fd, short events, long long deadline)
-{
-	for (;;) {
-		long long left = deadline - now_ms();
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		struct pollfd p = {.fd = fd, .events = events};
-		int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
-		if (r > 0)
-			return p.revents; /* readiness or an error: the next call reports which */
-		if (r == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (errno != EINTR)
-			return -1;
-	}
-}
-
-static int send_all(int fd, const uint8_t *buf, size_t len, long long deadline)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = send(fd, buf + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			done += (size_t)n;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (wait_fd(fd, POLLOUT, deadline) < 0)
-				return -1;
-		} else if (errno != EINTR) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Read exactly len bytes (never more: what follows belongs to the program).
- * EOF: ECONNRESET before any byte of the message, else EPROTO.  The message
- * follows our own request, so it cannot be there yet: wait first rather
- * than spend a recv() on EAGAIN. */
-static int recv_exact(int fd, uint8_t *buf, size_t len, long long deadline)
-{
-	size_t got = 0;
-	if (wait_fd(fd, POLLIN, deadline) < 0)
-		return -1;
-	while (got < len) {
-		ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
-		if (n > 0) {
-			got += (size_t)n;
-		} else if (n == 0) {
-			errno = got ? EPROTO : ECONNRESET;
-			return -1;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (wait_fd(fd, POLLIN, deadline) < 0)
-				return -1;
-		} else if (errno != EINTR) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Bytes a reply occupies, from its first len bytes: 0 while unknown,
- * -1 when malformed.  A name shorter than 3 bytes would make a reply under
- * 10 bytes; read_reply() cannot take one (see there), so it is malformed
- * here (no real proxy sends one). */
-static int reply_size(const uint8_t *buf, size_t len)
-{
-	if ((len >= 1 && buf[0] != S5_VERSION) || (len >= 3 && buf[2] != 0))
-		return -1;
-	if (len < 4)
-		return 0;
-	switch (buf[3]) {
-	case S5_ATYP_IPV4: return 10;
-	case S5_ATYP_IPV6: return 22;
-	case S5_ATYP_DOMAIN: return len < 5 ? 0 : buf[4] < 3 ? -1 : 7 + buf[4];
-	default: return -1;
-	}
-}
-
-/* A reply is VER REP RSV ATYP then 4, 16 or 1+N address bytes and a port.
- * Reads ask for 10 bytes first, the whole of the usual IPv4 reply, so one
- * recv() usually does; then exactly the rest.  Never more than the reply:
- * what follows belongs to the program.  A malformed head fails at once,
- * without waiting for bytes that may never come. */
-static int read_reply(int fd, struct s5_reply *reply, long long deadline)
-{
-	uint8_t buf[S5_REPLY_MAX];
-	size_t got = 0, want = 10;
-	if (wait_fd(fd, POLLIN, deadline) < 0) /* it follows our request: wait first */
-		return -1;
-	while (got < want) {
-		ssize_t n = recv(fd, buf + got, want - got, MSG_DONTWAIT);
-		if (n > 0) {
-			got += (size_t)n;
-			int size = reply_size(buf, got);
-			if (size < 0) {
-				errno = EPROTO;
-				return -1;
-			}
-			if (size > 0)
-				want = (size_t)size; /* never below 10: nothing read past the reply */
-		} else if (n == 0) {
-			errno = got ? EPROTO : ECONNRESET;
-			return -1;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (wait_fd(fd, POLLIN, deadline) < 0)
-				return -1;
-		} else if (errno != EINTR) {
-			return -1;
-		}
-	}
-	if (s5_decode_reply(buf, got, reply) != (int)got) {
-		errno = EPROTO;
-		return -1;
-	}
-	return 0;
-}
-
 struct exchange {
-	int fd;
-	long long deadline;
+	struct sfy_io io;
 	const char *step; /* for the log line when it fails */
 	int rep;          /* reply code, -1 until one arrived */
 };
 
-static int negotiate_method(struct exchange *x)
+/* The proxy's choice among the methods we offered (NONE and/or USERPASS). */
+static int read_method(struct exchange *x, int offered_none, int offered_userpass)
 {
-	uint8_t buf[S5_AUTH_REQUEST_MAX];
-	int with_auth = sfy_cfg.user[0] != '\0';
-	int n = s5_encode_greeting(buf, sizeof buf, with_auth);
-	uint8_t method;
+	uint8_t buf[2], method;
 	x->step = "greeting";
-	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0 || recv_exact(x->fd, buf, 2, x->deadline) < 0)
+	if (sfy_recv_exact(&x->io, buf, 2) < 0)
 		return -1;
 	if (s5_decode_method(buf, 2, &method) != 2) {
 		errno = EPROTO;
 		return -1;
 	}
-	if (method == S5_METHOD_NONE)
-		return 0;
 	if (method == S5_METHOD_UNACCEPTABLE) {
-		x->step = with_auth ? "greeting (proxy accepts none of our methods)"
-				    : "greeting (proxy requires authentication; set a username and password)";
+		x->step = offered_userpass ? "greeting (proxy accepts none of our methods)"
+					   : "greeting (proxy requires authentication; set a username and password)";
 		errno = EACCES;
 		return -1;
 	}
-	if (method != S5_METHOD_USERPASS || !with_auth) {
-		x->step = "greeting (proxy chose a method we did not offer)";
-		errno = EPROTO;
-		return -1;
-	}
-	x->step = "authentication";
-	n = s5_encode_auth(buf, sizeof buf, sfy_cfg.user, sfy_cfg.pass);
-	uint8_t status;
-	if (n < 0) {
+	if (method == S5_METHOD_USERPASS && offered_userpass)
+		return S5_METHOD_USERPASS;
+	if (method == S5_METHOD_NONE && offered_none)
+		return S5_METHOD_NONE;
+	x->step = "greeting (proxy chose a method we did not offer)";
+	errno = EPROTO;
+	return -1;
+}
+
+static int encode_auth(uint8_t *buf, size_t cap)
+{
+	int n = s5_encode_auth(buf, cap, sfy_cfg.user, sfy_cfg.pass);
+	if (n < 0)
 		errno = EINVAL;
-		return -1;
-	}
-	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0 || recv_exact(x->fd, buf, 2, x->deadline) < 0)
+	return n;
+}
+
+static int read_auth_status(struct exchange *x)
+{
+	uint8_t buf[2], status;
+	x->step = "authentication";
+	if (sfy_recv_exact(&x->io, buf, 2) < 0)
 		return -1;
 	if (s5_decode_auth(buf, 2, &status) != 2) {
 		errno = EPROTO;
@@ -209,19 +78,19 @@ static int negotiate_method(struct exchange *x)
 	return 0;
 }
 
-static int request(struct exchange *x, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply)
+static int encode_request(struct exchange *x, uint8_t *buf, size_t cap, uint8_t cmd, const struct s5_addr *dst)
 {
-	uint8_t buf[S5_REQUEST_MAX];
-	int n = s5_encode_request(buf, sizeof buf, cmd, dst);
+	int n = s5_encode_request(buf, cap, cmd, dst);
 	x->step = "request";
-	if (n < 0) {
+	if (n < 0)
 		errno = EINVAL;
-		return -1;
-	}
-	if (send_all(x->fd, buf, (size_t)n, x->deadline) < 0)
-		return -1;
+	return n;
+}
+
+static int read_request_reply(struct exchange *x, struct s5_reply *reply)
+{
 	x->step = "reply";
-	if (read_reply(x->fd, reply, x->deadline) < 0)
+	if (sfy_read_reply(&x->io, reply) < 0)
 		return -1;
 	x->rep = reply->rep;
 	if (reply->rep != S5_REP_SUCCEEDED) {
@@ -231,14 +100,50 @@ static int request(struct exchange *x, uint8_t cmd, const struct s5_addr *dst, s
 	return 0;
 }
 
-/* Connect fd (non-blocking by now) to the proxy within connect_timeout. */
-static int connect_proxy(int fd, const struct sockaddr *proxy, socklen_t len)
+/* One message and its answer at a time: greeting, method, [RFC 1929
+ * request, status,] request, reply.  Every proxy takes this. */
+static int exchange_stepwise(struct exchange *x, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply)
 {
-	if (REAL(connect)(fd, proxy, len) == 0)
-		return 0;
-	if (errno != EINPROGRESS)
+	uint8_t buf[S5_AUTH_REQUEST_MAX];
+	int with_auth = sfy_cfg.user[0] != '\0';
+	int n = s5_encode_greeting(buf, sizeof buf, with_auth), method;
+	x->step = "greeting";
+	if (sfy_send_all(&x->io, buf, (size_t)n) < 0 || (method = read_method(x, 1, with_auth)) < 0)
 		return -1;
-	int revents = wait_fd(fd, POLLOUT, now_ms() + sfy_cfg.connect_timeout_ms);
+	if (method == S5_METHOD_USERPASS &&
+	    ((n = encode_auth(buf, sizeof buf)) < 0 || sfy_send_all(&x->io, buf, (size_t)n) < 0 || read_auth_status(x) < 0))
+		return -1;
+	if ((n = encode_request(x, buf, sizeof buf, cmd, dst)) < 0 || sfy_send_all(&x->io, buf, (size_t)n) < 0)
+		return -1;
+	return read_request_reply(x, reply);
+}
+
+/* pipeline = yes: a greeting offering only the method we will use, the
+ * RFC 1929 request if that is the one, and the request, in one write; then
+ * the answers in order.  One round trip instead of two (or three), but a
+ * proxy that reads one message per recv() (microsocks) never answers. */
+static int exchange_pipelined(struct exchange *x, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply)
+{
+	uint8_t buf[3 + S5_AUTH_REQUEST_MAX + S5_REQUEST_MAX];
+	int with_auth = sfy_cfg.user[0] != '\0';
+	int n = s5_encode_greeting_for(buf, sizeof buf, with_auth ? S5_METHOD_USERPASS : S5_METHOD_NONE), m;
+	if (with_auth && (m = encode_auth(buf + n, sizeof buf - (size_t)n)) < 0)
+		return -1;
+	n += with_auth ? m : 0;
+	if ((m = encode_request(x, buf + n, sizeof buf - (size_t)n, cmd, dst)) < 0)
+		return -1;
+	x->step = "greeting";
+	if (sfy_send_all(&x->io, buf, (size_t)(n + m)) < 0 || read_method(x, !with_auth, with_auth) < 0)
+		return -1;
+	if (with_auth && read_auth_status(x) < 0)
+		return -1;
+	return read_request_reply(x, reply);
+}
+
+/* Wait for a connect() in progress (or interrupted) to finish. */
+static int connect_finish(int fd, long long deadline)
+{
+	int revents = sfy_wait_fd(fd, POLLOUT, deadline);
 	if (revents < 0)
 		return -1;
 	/* A clean POLLOUT is a connected socket; ask for the error only if
@@ -254,6 +159,48 @@ static int connect_proxy(int fd, const struct sockaddr *proxy, socklen_t len)
 		return -1;
 	}
 	return 0;
+}
+
+/* Connect fd to the proxy within connect_timeout, in the fd's own mode: a
+ * non-blocking fd connects in the background and is polled; a blocking one
+ * connects in place, bounded by SO_SNDTIMEO (which bounds connect() on
+ * Linux), set for the call and put back after it.  connect_timeout = 0:
+ * no bound of ours, as the program's own connect() would be. */
+static int connect_proxy(int fd, unsigned facts, int nonblock, const struct sockaddr *proxy, socklen_t len)
+{
+	long long deadline = sfy_deadline_after(sfy_cfg.connect_timeout_ms);
+	int bound = !nonblock && sfy_cfg.connect_timeout_ms > 0;
+	struct timeval saved = {0, 0};
+	socklen_t slen = sizeof saved;
+	if (bound) {
+		/* The program's own send timeout comes back afterwards: read it
+		 * unless socket() made this fd and it never set one. */
+		if ((facts & (SFY_SOCK_TCP | SFY_SOCK_SNDTIMEO)) != SFY_SOCK_TCP &&
+		    getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &saved, &slen) < 0)
+			return -1;
+		struct timeval limit = {sfy_cfg.connect_timeout_ms / 1000, (sfy_cfg.connect_timeout_ms % 1000) * 1000};
+		if (REAL(setsockopt)(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) < 0)
+			return -1;
+	}
+	int rc = REAL(connect)(fd, proxy, len);
+	int err = errno;
+	if (bound)
+		REAL(setsockopt)(fd, SOL_SOCKET, SO_SNDTIMEO, &saved, sizeof saved);
+	if (rc == 0)
+		return 0;
+	/* Blocking and EINPROGRESS: a send timeout ran out, ours (the attempt
+	 * goes on: wait for what is left of the deadline) or the program's
+	 * own (a timeout).  Non-blocking: in progress.  EINTR: a signal came
+	 * while the attempt goes on. */
+	if (err == EINPROGRESS && !nonblock && !bound) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (err != EINPROGRESS && err != EINTR) {
+		errno = err;
+		return -1;
+	}
+	return connect_finish(fd, deadline);
 }
 
 /* Options a program may have set that a replacement socket must carry. */
@@ -336,6 +283,13 @@ static int proxy_addr_for(int fd, int family, struct sockaddr_storage *out, sock
 	return replace_socket(fd, pfamily);
 }
 
+/* 1 when fd is in non-blocking mode, 0 when not, -1 on error. */
+static int fd_nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl < 0 ? -1 : (fl & O_NONBLOCK) != 0;
+}
+
 static pthread_mutex_t last_dst_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct s5_addr last_dst;
 static int have_last_dst;
@@ -364,25 +318,22 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 	}
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len;
-	int flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || proxy_addr_for(fd, app_family, &proxy, &proxy_len) < 0)
+	unsigned facts = sfy_sock_facts(fd);
+	int nonblock = (facts & SFY_SOCK_TCP) ? (facts & SFY_SOCK_NONBLOCK) != 0 : fd_nonblocking(fd);
+	if (nonblock < 0 || proxy_addr_for(fd, app_family, &proxy, &proxy_len) < 0)
 		return -1;
-	long long t0 = now_us();
-	struct exchange x = {.fd = fd, .step = "connect to proxy", .rep = -1};
+	long long t0 = sfy_now_us();
+	struct exchange x = {.io.fd = fd, .step = "connect to proxy", .rep = -1};
 	int rc = -1;
-	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return -1;
-	if (connect_proxy(fd, (struct sockaddr *)&proxy, proxy_len) == 0) {
-		x.deadline = now_ms() + sfy_cfg.handshake_timeout_ms;
-		if (negotiate_method(&x) == 0 && request(&x, cmd, dst, reply) == 0)
-			rc = 0;
+	if (connect_proxy(fd, facts, nonblock, (struct sockaddr *)&proxy, proxy_len) == 0) {
+		x.io.deadline = sfy_deadline_after(sfy_cfg.handshake_timeout_ms);
+		x.io.blocking = !nonblock && x.io.deadline == SFY_NO_DEADLINE;
+		rc = sfy_cfg.pipeline ? exchange_pipelined(&x, cmd, dst, reply) : exchange_stepwise(&x, cmd, dst, reply);
 	}
 	int err = errno;
-	if (!(flags & O_NONBLOCK))
-		fcntl(fd, F_SETFL, flags);
 	if (rc == 0) {
 		sfy_log(SFY_LOG_INFO, "%s %s via %s (%s dns) ok %.1fms", verb, what, sfy_cfg.proxy_text,
-			dst->atyp == S5_ATYP_DOMAIN ? "remote" : "no", (double)(now_us() - t0) / 1000.0);
+			dst->atyp == S5_ATYP_DOMAIN ? "remote" : "no", (double)(sfy_now_us() - t0) / 1000.0);
 		return 0;
 	}
 	if (x.rep >= 0)
@@ -422,16 +373,6 @@ int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, i
 	return run_request(fd, S5_CMD_BIND, dst, reply1, app_family);
 }
 
-int s5_addr_unspecified(const struct s5_addr *a)
-{
-	static const uint8_t zero[16];
-	if (a->atyp == S5_ATYP_IPV4)
-		return memcmp(a->u.ipv4, zero, 4) == 0;
-	if (a->atyp == S5_ATYP_IPV6)
-		return memcmp(a->u.ipv6, zero, 16) == 0;
-	return 1; /* a name is no address to report */
-}
-
 /* Reply 2 without waiting: EAGAIN until all of it is there, and nothing
  * consumed before that (peek, then take exactly the reply). */
 static int reply2_now(int fd, struct s5_reply *reply)
@@ -459,7 +400,8 @@ static int reply2_now(int fd, struct s5_reply *reply)
 
 int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 {
-	int rc = wait ? read_reply(fd, reply, now_ms() + sfy_cfg.bind_timeout_ms) : reply2_now(fd, reply);
+	struct sfy_io io = {.fd = fd, .deadline = sfy_deadline_after(sfy_cfg.bind_timeout_ms)};
+	int rc = wait ? sfy_read_reply(&io, reply) : reply2_now(fd, reply);
 	if (rc < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			sfy_log(SFY_LOG_WARN, "bind on fd %d: reply 2 from %s failed: %s", fd, sfy_cfg.proxy_text,
@@ -475,84 +417,3 @@ int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 	return 0;
 }
 
-/* A SOCKS address as a sockaddr of family: the proxy's own address stands
- * in for an unspecified one (0.0.0.0, ::) or a name. */
-socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out, int strict)
-{
-	uint8_t raw[16] = {0};
-	int raw_family = a->atyp == S5_ATYP_IPV6 ? AF_INET6 : AF_INET;
-	static const uint8_t zero[16];
-	if (a->atyp == S5_ATYP_IPV4)
-		memcpy(raw, a->u.ipv4, 4);
-	else if (a->atyp == S5_ATYP_IPV6)
-		memcpy(raw, a->u.ipv6, 16);
-	if (a->atyp == S5_ATYP_DOMAIN || memcmp(raw, zero, raw_family == AF_INET ? 4 : 16) == 0) {
-		raw_family = sfy_cfg.proxy.ss_family;
-		if (raw_family == AF_INET)
-			memcpy(raw, &((struct sockaddr_in *)&sfy_cfg.proxy)->sin_addr, 4);
-		else
-			memcpy(raw, &((struct sockaddr_in6 *)&sfy_cfg.proxy)->sin6_addr, 16);
-	}
-	memset(out, 0, sizeof *out);
-	if (raw_family == AF_INET6 && family == AF_INET) {
-		/* An IPv6 address cannot be shown on an IPv4 socket: a CONNECT
-		 * falls back to the kernel's answer; a BIND can only hope the
-		 * proxy also listens on its own (IPv4) address. */
-		if (strict || sfy_cfg.proxy.ss_family != AF_INET)
-			return 0;
-		raw_family = AF_INET;
-		memcpy(raw, &((struct sockaddr_in *)&sfy_cfg.proxy)->sin_addr, 4);
-	}
-	if (raw_family == AF_INET && family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)out;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(a->port);
-		memcpy(&sin->sin_addr, raw, 4);
-		return sizeof *sin;
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(a->port);
-	if (raw_family == AF_INET) { /* IPv4 on an IPv6 socket: v4-mapped */
-		sin6->sin6_addr.s6_addr[10] = sin6->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(sin6->sin6_addr.s6_addr + 12, raw, 4);
-	} else {
-		memcpy(&sin6->sin6_addr, raw, 16);
-	}
-	return sizeof *sin6;
-}
-
-enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err)
-{
-	struct sockaddr_in v4;
-	if (sfy_unmap_v4(sa, &v4))
-		sa = (const struct sockaddr *)&v4;
-	char name[S5_NAME_MAX + 1];
-	int fake = sfy_fake_name(sa, name, sizeof name);
-	uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
-						       : ((const struct sockaddr_in6 *)sa)->sin6_port);
-	if (fake < 0 || (fake > 0 && !is_stream)) {
-		*err = fake < 0 ? EHOSTUNREACH : EPERM;
-		return SFY_ROUTE_REFUSE;
-	}
-	if (fake > 0) {
-		s5_addr_from_name(dst, name, port);
-		return SFY_ROUTE_PROXY;
-	}
-	if (sfy_addr_is_proxy(&sfy_cfg, sa) || sfy_addr_is_direct(&sfy_cfg, sa))
-		return SFY_ROUTE_DIRECT;
-	if (!is_stream) {
-		*err = EPERM;
-		return sfy_cfg.udp_allow ? SFY_ROUTE_DIRECT : SFY_ROUTE_REFUSE;
-	}
-	memset(dst, 0, sizeof *dst);
-	dst->port = port;
-	if (sa->sa_family == AF_INET) {
-		dst->atyp = S5_ATYP_IPV4;
-		memcpy(dst->u.ipv4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else {
-		dst->atyp = S5_ATYP_IPV6;
-		memcpy(dst->u.ipv6, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, 16);
-	}
-	return SFY_ROUTE_PROXY;
-}

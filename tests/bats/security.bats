@@ -14,7 +14,7 @@ teardown() {
 @test "the library exports only the interposed functions" {
 	local got want
 	got=$(nm -D --defined-only "$LIB" | awk '{print $3}' | sort | tr '\n' ' ')
-	want="accept accept4 bind close close_range connect dup dup2 dup3 epoll_ctl fcntl fcntl64 freeaddrinfo getaddrinfo gethostbyaddr gethostbyaddr_r gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo getpeername getsockname listen sendmmsg sendmsg sendto "
+	want="accept accept4 bind close close_range connect dup dup2 dup3 epoll_ctl fcntl fcntl64 freeaddrinfo getaddrinfo gethostbyaddr gethostbyaddr_r gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo getpeername getsockname ioctl listen sendmmsg sendmsg sendto setsockopt socket "
 	[[ $got == "$want" ]] || fail "exported: $got" "expected: $want"
 }
 

@@ -43,9 +43,9 @@ static void check_limits(const struct sfy_config *c)
 	CHECK(c->fake4.family == AF_INET && c->fake4.prefix <= 24);
 	CHECK(c->fake6.family == AF_INET6 && c->fake6.prefix <= 120);
 	CHECK(c->fake_pool_size >= 16 && c->fake_pool_size <= 1048576);
-	CHECK(c->connect_timeout_ms >= 1 && c->connect_timeout_ms <= 3600000);
-	CHECK(c->handshake_timeout_ms >= 1 && c->handshake_timeout_ms <= 3600000);
-	CHECK(c->bind_timeout_ms >= 1 && c->bind_timeout_ms <= 3600000);
+	CHECK(c->connect_timeout_ms >= 0 && c->connect_timeout_ms <= 3600000);
+	CHECK(c->handshake_timeout_ms >= 0 && c->handshake_timeout_ms <= 3600000);
+	CHECK(c->bind_timeout_ms >= 0 && c->bind_timeout_ms <= 3600000);
 	CHECK(c->log_level >= SFY_LOG_ERROR && c->log_level <= SFY_LOG_DEBUG);
 	CHECK(c->bind_mode >= SFY_BIND_AUTO && c->bind_mode <= SFY_BIND_NEVER);
 	CHECK(c->remote_dns == 0 || c->remote_dns == 1);

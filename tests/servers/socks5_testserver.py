@@ -350,6 +350,16 @@ class Slow(Behaviour):
         self.relay(out)
 
 
+@mode("late-reply")
+class LateReply(Behaviour):
+    """The CONNECT reply comes 1.5 s late: longer than a short
+    handshake_timeout, well within none at all."""
+
+    def send_reply(self, rep, bnd_ip, bnd_port):
+        time.sleep(1.5)
+        super().send_reply(rep, bnd_ip, bnd_port)
+
+
 @mode("reply-plus-data")
 class ReplyPlusData(Behaviour):
     """Success reply and the first payload bytes arrive in one segment, so a

@@ -105,6 +105,19 @@ static void test_greeting_userpass(void **state)
 	free(out);
 }
 
+/* Pipelined greetings offer the one method whose bytes follow. */
+static void test_greeting_for_one_method(void **state)
+{
+	(void)state;
+	uint8_t out[8];
+	static const uint8_t none[] = {5, 1, 0}, userpass[] = {5, 1, 2};
+	assert_int_equal(s5_encode_greeting_for(out, sizeof out, S5_METHOD_NONE), 3);
+	assert_memory_equal(out, none, 3);
+	assert_int_equal(s5_encode_greeting_for(out, 3, S5_METHOD_USERPASS), 3);
+	assert_memory_equal(out, userpass, 3);
+	assert_int_equal(s5_encode_greeting_for(out, 2, S5_METHOD_NONE), S5_ESPACE);
+}
+
 static void test_greeting_space(void **state)
 {
 	(void)state;
@@ -535,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_greeting_no_auth),
 		cmocka_unit_test(test_greeting_userpass),
 		cmocka_unit_test(test_greeting_space),
+		cmocka_unit_test(test_greeting_for_one_method),
 		cmocka_unit_test(test_decode_method),
 		cmocka_unit_test(test_decode_method_bad_version),
 		cmocka_unit_test(test_auth_encode_basic),

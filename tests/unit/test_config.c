@@ -219,6 +219,11 @@ static void test_timeouts_and_levels(void **state)
 	assert_int_equal(sfy_config_parse_text(&cfg, "connect_timeout = 0.001\nhandshake_timeout = 3600\n", "t"), 0);
 	assert_int_equal(cfg.connect_timeout_ms, 1);
 	assert_int_equal(cfg.handshake_timeout_ms, 3600000);
+	/* 0: no limit of socksify's own (the kernel's and the program's apply) */
+	assert_int_equal(sfy_config_parse_text(&cfg, "connect_timeout = 0\nhandshake_timeout = 0.0\nbind_timeout = 00\n", "t"), 0);
+	assert_int_equal(cfg.connect_timeout_ms, 0);
+	assert_int_equal(cfg.handshake_timeout_ms, 0);
+	assert_int_equal(cfg.bind_timeout_ms, 0);
 	assert_int_equal(sfy_config_parse_text(&cfg, "log_level = ERROR\nudp = block\n", "t"), 0);
 	assert_int_equal(cfg.log_level, SFY_LOG_ERROR);
 	assert_int_equal(cfg.udp_allow, 0);
@@ -285,13 +290,13 @@ static void test_error_messages(void **state)
 static void test_error_timeouts(void **state)
 {
 	(void)state;
-	static const char *const bad[] = {"0", "0.0001", "3600.5", "-1", "abc", "1s", "", "nan", "inf", "1e9"};
+	static const char *const bad[] = {"0.0001", "0.0009", "3600.5", "-1", "abc", "1s", "", "nan", "inf", "1e9"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char text[64];
 		snprintf(text, sizeof text, "connect_timeout = %s\n", bad[i]);
-		expect_error(text, "t.conf:1: connect_timeout: expected seconds (0.001 to 3600)");
+		expect_error(text, "t.conf:1: connect_timeout: expected seconds (0.001 to 3600, or 0 for no limit)");
 		snprintf(text, sizeof text, "handshake_timeout = %s\n", bad[i]);
-		expect_error(text, "t.conf:1: handshake_timeout: expected seconds (0.001 to 3600)");
+		expect_error(text, "t.conf:1: handshake_timeout: expected seconds (0.001 to 3600, or 0 for no limit)");
 	}
 }
 

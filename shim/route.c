@@ -1,0 +1,100 @@
+/* Where a destination goes (direct, proxy, refused), and SOCKS addresses
+ * turned into the socket addresses a program is shown. */
+#include "shim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+int s5_addr_unspecified(const struct s5_addr *a)
+{
+	static const uint8_t zero[16];
+	if (a->atyp == S5_ATYP_IPV4)
+		return memcmp(a->u.ipv4, zero, 4) == 0;
+	if (a->atyp == S5_ATYP_IPV6)
+		return memcmp(a->u.ipv6, zero, 16) == 0;
+	return 1; /* a name is no address to report */
+}
+
+/* A SOCKS address as a sockaddr of family: the proxy's own address stands
+ * in for an unspecified one (0.0.0.0, ::) or a name. */
+socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out, int strict)
+{
+	uint8_t raw[16] = {0};
+	int raw_family = a->atyp == S5_ATYP_IPV6 ? AF_INET6 : AF_INET;
+	static const uint8_t zero[16];
+	if (a->atyp == S5_ATYP_IPV4)
+		memcpy(raw, a->u.ipv4, 4);
+	else if (a->atyp == S5_ATYP_IPV6)
+		memcpy(raw, a->u.ipv6, 16);
+	if (a->atyp == S5_ATYP_DOMAIN || memcmp(raw, zero, raw_family == AF_INET ? 4 : 16) == 0) {
+		raw_family = sfy_cfg.proxy.ss_family;
+		if (raw_family == AF_INET)
+			memcpy(raw, &((struct sockaddr_in *)&sfy_cfg.proxy)->sin_addr, 4);
+		else
+			memcpy(raw, &((struct sockaddr_in6 *)&sfy_cfg.proxy)->sin6_addr, 16);
+	}
+	memset(out, 0, sizeof *out);
+	if (raw_family == AF_INET6 && family == AF_INET) {
+		/* An IPv6 address cannot be shown on an IPv4 socket: a CONNECT
+		 * falls back to the kernel's answer; a BIND can only hope the
+		 * proxy also listens on its own (IPv4) address. */
+		if (strict || sfy_cfg.proxy.ss_family != AF_INET)
+			return 0;
+		raw_family = AF_INET;
+		memcpy(raw, &((struct sockaddr_in *)&sfy_cfg.proxy)->sin_addr, 4);
+	}
+	if (raw_family == AF_INET && family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)out;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(a->port);
+		memcpy(&sin->sin_addr, raw, 4);
+		return sizeof *sin;
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(a->port);
+	if (raw_family == AF_INET) { /* IPv4 on an IPv6 socket: v4-mapped */
+		sin6->sin6_addr.s6_addr[10] = sin6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(sin6->sin6_addr.s6_addr + 12, raw, 4);
+	} else {
+		memcpy(&sin6->sin6_addr, raw, 16);
+	}
+	return sizeof *sin6;
+}
+
+enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err)
+{
+	struct sockaddr_in v4;
+	if (sfy_unmap_v4(sa, &v4))
+		sa = (const struct sockaddr *)&v4;
+	char name[S5_NAME_MAX + 1];
+	int fake = sfy_fake_name(sa, name, sizeof name);
+	uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+						       : ((const struct sockaddr_in6 *)sa)->sin6_port);
+	if (fake < 0 || (fake > 0 && !is_stream)) {
+		*err = fake < 0 ? EHOSTUNREACH : EPERM;
+		return SFY_ROUTE_REFUSE;
+	}
+	if (fake > 0) {
+		s5_addr_from_name(dst, name, port);
+		return SFY_ROUTE_PROXY;
+	}
+	if (sfy_addr_is_proxy(&sfy_cfg, sa) || sfy_addr_is_direct(&sfy_cfg, sa))
+		return SFY_ROUTE_DIRECT;
+	if (!is_stream) {
+		*err = EPERM;
+		return sfy_cfg.udp_allow ? SFY_ROUTE_DIRECT : SFY_ROUTE_REFUSE;
+	}
+	memset(dst, 0, sizeof *dst);
+	dst->port = port;
+	if (sa->sa_family == AF_INET) {
+		dst->atyp = S5_ATYP_IPV4;
+		memcpy(dst->u.ipv4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else {
+		dst->atyp = S5_ATYP_IPV6;
+		memcpy(dst->u.ipv6, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, 16);
+	}
+	return SFY_ROUTE_PROXY;
+}
