@@ -14,6 +14,7 @@
  *   -901 | getaddrinfo | -902 | socket+connect | -903 | GET..close | -904
  * (raw syscalls, so that no preloaded close() hook sees them).
  * With -v, the body of the last response goes to stderr. */
+#include <errno.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdint.h>
@@ -82,9 +83,11 @@ __attribute__((noinline)) int one_conn(void)
 	mark(902);
 	int fd = socket(ai->ai_family, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) || (phost && socks5(fd))) {
+		int err = errno;
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(ai);
+		errno = err;
 		return -1;
 	}
 	mark(903);
@@ -145,7 +148,7 @@ int main(int argc, char **argv)
 		struct timespec a, b;
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		if (one_conn()) {
-			fprintf(stderr, "connbench: connection %d failed\n", i);
+			fprintf(stderr, "connbench: connection %d failed: %s\n", i, strerror(errno));
 			return 1;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &b);

@@ -304,15 +304,34 @@ int sfy_last_connect_dst(struct s5_addr *out)
 	return have;
 }
 
+/* One log line for the outcome; the destination is formatted only when
+ * the line is written. */
+static void log_outcome(uint8_t cmd, const struct s5_addr *dst, const struct exchange *x, int err, long long t0)
+{
+	const char *verb = cmd == S5_CMD_CONNECT ? "connect" : "bind";
+	char what[300];
+	if (!sfy_log_enabled(err ? SFY_LOG_WARN : SFY_LOG_INFO))
+		return;
+	s5_addr_text(dst, what, sizeof what);
+	if (!x)
+		sfy_log(SFY_LOG_WARN, "%s %s refused: configuration error (%s)", verb, what, sfy_cfg.error);
+	else if (!err)
+		sfy_log(SFY_LOG_INFO, "%s %s via %s (%s dns) ok %.1fms", verb, what, sfy_cfg.proxy_text,
+			dst->atyp == S5_ATYP_DOMAIN ? "remote" : "no", (double)(sfy_now_us() - t0) / 1000.0);
+	else if (x->rep >= 0)
+		sfy_log(SFY_LOG_WARN, "%s %s via %s failed: proxy replied %d (%s)", verb, what, sfy_cfg.proxy_text, x->rep,
+			s5_rep_text((uint8_t)x->rep));
+	else
+		sfy_log(SFY_LOG_WARN, "%s %s via %s failed at %s: %s", verb, what, sfy_cfg.proxy_text, x->step,
+			err == EPROTO ? "malformed or truncated reply" : strerror(err));
+}
+
 /* What CONNECT and BIND share: reach the proxy on fd, negotiate, send cmd
  * for dst and read the (first) reply.  Logs the outcome either way. */
 static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply, int app_family)
 {
-	const char *verb = cmd == S5_CMD_CONNECT ? "connect" : "bind";
-	char what[300];
-	s5_addr_text(dst, what, sizeof what);
 	if (!sfy_cfg.valid) {
-		sfy_log(SFY_LOG_WARN, "%s %s refused: configuration error (%s)", verb, what, sfy_cfg.error);
+		log_outcome(cmd, dst, NULL, EACCES, 0);
 		errno = EACCES;
 		return -1;
 	}
@@ -330,18 +349,10 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 		x.io.blocking = !nonblock && x.io.deadline == SFY_NO_DEADLINE;
 		rc = sfy_cfg.pipeline ? exchange_pipelined(&x, cmd, dst, reply) : exchange_stepwise(&x, cmd, dst, reply);
 	}
-	int err = errno;
-	if (rc == 0) {
-		sfy_log(SFY_LOG_INFO, "%s %s via %s (%s dns) ok %.1fms", verb, what, sfy_cfg.proxy_text,
-			dst->atyp == S5_ATYP_DOMAIN ? "remote" : "no", (double)(sfy_now_us() - t0) / 1000.0);
+	int err = rc == 0 ? 0 : errno;
+	log_outcome(cmd, dst, &x, err, t0);
+	if (rc == 0)
 		return 0;
-	}
-	if (x.rep >= 0)
-		sfy_log(SFY_LOG_WARN, "%s %s via %s failed: proxy replied %d (%s)", verb, what, sfy_cfg.proxy_text, x.rep,
-			s5_rep_text((uint8_t)x.rep));
-	else
-		sfy_log(SFY_LOG_WARN, "%s %s via %s failed at %s: %s", verb, what, sfy_cfg.proxy_text, x.step,
-			err == EPROTO ? "malformed or truncated reply" : strerror(err));
 	if (x.step[0] != 'c') /* past the TCP connect: the proxy must not keep a half-set-up session */
 		shutdown(fd, SHUT_RDWR);
 	errno = err;
