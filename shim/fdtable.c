@@ -214,12 +214,10 @@ void sfy_sock_facts_change(int fd, unsigned set, unsigned clear)
 
 void sfy_sock_facts_copy(int from, int to)
 {
-	unsigned f = sfy_sock_facts(from);
-	if (f & SFY_SOCK_TCP) {
-		f |= SFY_SOCK_SNDTIMEO;
-		sfy_sock_facts_set(from, f);
-	}
-	sfy_sock_facts_set(to, f);
+	/* Both numbers now share one socket and one O_NONBLOCK, and a change
+	 * made through one is seen for that number only: ask the kernel. */
+	sfy_sock_facts_set(from, 0);
+	sfy_sock_facts_set(to, 0);
 }
 
 void sfy_sock_facts_clear_range(unsigned first, unsigned last)

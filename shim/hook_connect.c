@@ -72,19 +72,21 @@ SFY_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return sfy_proxy_connect(fd, addr, len, &dst);
 }
 
-/* TCP Fast Open sends data with the connect: route it through connect(). */
-static ssize_t fastopen_send(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
+/* TCP Fast Open sends data with the connect: connect through our connect()
+ * first (a second sendto() on a connected socket is fine), then send. */
+static int fastopen_connect(int fd, int flags, const struct sockaddr *to, socklen_t len)
 {
-	if (connect(fd, to, len) < 0 && errno != EISCONN)
-		return -1;
-	return send(fd, buf, n, flags & ~MSG_FASTOPEN);
+	if (!(flags & MSG_FASTOPEN) || !sfy_inet_addr_ok(to, len) || sfy_socket_kind(fd) != 1)
+		return 0;
+	return connect(fd, to, len) < 0 && errno != EISCONN ? -1 : 1;
 }
 
 SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
 {
 	sfy_init();
-	if ((flags & MSG_FASTOPEN) && sfy_inet_addr_ok(to, len) && sfy_socket_kind(fd) == 1)
-		return fastopen_send(fd, buf, n, flags, to, len);
+	int tfo = fastopen_connect(fd, flags, to, len);
+	if (tfo)
+		return tfo < 0 ? -1 : send(fd, buf, n, flags & ~MSG_FASTOPEN);
 	if (datagram_check(fd, to, len, "sendto") < 0)
 		return -1;
 	return REAL(sendto)(fd, buf, n, flags, to, len);
@@ -95,9 +97,10 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	sfy_init();
 	const struct sockaddr *to = msg ? msg->msg_name : NULL;
 	socklen_t len = msg ? msg->msg_namelen : 0;
-	if ((flags & MSG_FASTOPEN) && sfy_inet_addr_ok(to, len) && sfy_socket_kind(fd) == 1) {
-		if (connect(fd, to, len) < 0 && errno != EISCONN)
-			return -1;
+	int tfo = fastopen_connect(fd, flags, to, len);
+	if (tfo < 0)
+		return -1;
+	if (tfo) {
 		struct msghdr copy = *msg;
 		copy.msg_name = NULL;
 		copy.msg_namelen = 0;

@@ -88,13 +88,15 @@ long long sfy_now_us(void);
 long long sfy_now_ms(void);
 /* now + ms, or SFY_NO_DEADLINE for 0 (a timeout of 0 means no limit). */
 long long sfy_deadline_after(int ms);
+/* 1 when fd is in non-blocking mode, 0 when not, -1 on error. */
+int sfy_fd_nonblocking(int fd);
 /* The events that arrived on fd (never 0), or -1 with errno (ETIMEDOUT). */
 int sfy_wait_fd(int fd, short events, long long deadline);
-int sfy_send_all(const struct sfy_io *io, const uint8_t *buf, size_t len);
+int sfy_send_all(struct sfy_io *io, const uint8_t *buf, size_t len);
 /* Exactly len bytes; EOF is ECONNRESET before the first byte, else EPROTO. */
-int sfy_recv_exact(const struct sfy_io *io, uint8_t *buf, size_t len);
+int sfy_recv_exact(struct sfy_io *io, uint8_t *buf, size_t len);
 /* One whole reply and not a byte more; EPROTO when malformed. */
-int sfy_read_reply(const struct sfy_io *io, struct s5_reply *reply);
+int sfy_read_reply(struct sfy_io *io, struct s5_reply *reply);
 
 /* Idempotent, thread-safe; every hook calls it first. */
 void sfy_init(void);

@@ -192,7 +192,7 @@ static int connect_proxy(int fd, unsigned facts, int nonblock, const struct sock
 	 * goes on: wait for what is left of the deadline) or the program's
 	 * own (a timeout).  Non-blocking: in progress.  EINTR: a signal came
 	 * while the attempt goes on. */
-	if (err == EINPROGRESS && !nonblock && !bound) {
+	if (err == EINPROGRESS && !nonblock && !bound && !sfy_fd_nonblocking(fd)) {
 		errno = ETIMEDOUT;
 		return -1;
 	}
@@ -283,12 +283,6 @@ static int proxy_addr_for(int fd, int family, struct sockaddr_storage *out, sock
 	return replace_socket(fd, pfamily);
 }
 
-/* 1 when fd is in non-blocking mode, 0 when not, -1 on error. */
-static int fd_nonblocking(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	return fl < 0 ? -1 : (fl & O_NONBLOCK) != 0;
-}
 
 static pthread_mutex_t last_dst_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct s5_addr last_dst;
@@ -338,7 +332,7 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len;
 	unsigned facts = sfy_sock_facts(fd);
-	int nonblock = (facts & SFY_SOCK_TCP) ? (facts & SFY_SOCK_NONBLOCK) != 0 : fd_nonblocking(fd);
+	int nonblock = (facts & SFY_SOCK_TCP) ? (facts & SFY_SOCK_NONBLOCK) != 0 : sfy_fd_nonblocking(fd);
 	if (nonblock < 0 || proxy_addr_for(fd, app_family, &proxy, &proxy_len) < 0)
 		return -1;
 	long long t0 = sfy_now_us();

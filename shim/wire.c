@@ -7,6 +7,7 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <time.h>
@@ -21,6 +22,12 @@ long long sfy_now_us(void)
 long long sfy_now_ms(void)
 {
 	return sfy_now_us() / 1000;
+}
+
+int sfy_fd_nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl < 0 ? -1 : (fl & O_NONBLOCK) != 0;
 }
 
 long long sfy_deadline_after(int ms)
@@ -54,17 +61,20 @@ int sfy_wait_fd(int fd, short events, long long deadline)
 }
 
 /* EAGAIN from a blocking call is the program's own SO_RCVTIMEO or
- * SO_SNDTIMEO running out: a timeout.  Otherwise, wait for events. */
-static int wait_more(const struct sfy_io *io, short events)
+ * SO_SNDTIMEO running out: a timeout; unless the fd was non-blocking after
+ * all (made so through a dup() or by another process, behind the hooks),
+ * and then it is a wait from now on.  Otherwise, wait for events. */
+static int wait_more(struct sfy_io *io, short events)
 {
-	if (io->blocking) {
+	if (io->blocking && !sfy_fd_nonblocking(io->fd)) {
 		errno = ETIMEDOUT;
 		return -1;
 	}
+	io->blocking = 0;
 	return sfy_wait_fd(io->fd, events, io->deadline) < 0 ? -1 : 0;
 }
 
-int sfy_send_all(const struct sfy_io *io, const uint8_t *buf, size_t len)
+int sfy_send_all(struct sfy_io *io, const uint8_t *buf, size_t len)
 {
 	size_t done = 0;
 	int flags = MSG_NOSIGNAL | (io->blocking ? 0 : MSG_DONTWAIT);
@@ -82,12 +92,12 @@ int sfy_send_all(const struct sfy_io *io, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Reads into buf until want() says the message is whole (it may raise
+/* Reads into buf until size_of() says the message is whole (it may raise
  * *len as the head tells more), never past it: what follows belongs to the
  * program.  EOF: ECONNRESET before any byte, else EPROTO.  The message
  * follows our own request, so it cannot be there yet: wait first rather
  * than spend a recv() on EAGAIN. */
-static int recv_message(const struct sfy_io *io, uint8_t *buf, size_t *len, int (*size_of)(const uint8_t *, size_t))
+static int recv_message(struct sfy_io *io, uint8_t *buf, size_t *len, int (*size_of)(const uint8_t *, size_t))
 {
 	size_t got = 0;
 	if (!io->blocking && sfy_wait_fd(io->fd, POLLIN, io->deadline) < 0)
@@ -116,7 +126,7 @@ static int recv_message(const struct sfy_io *io, uint8_t *buf, size_t *len, int 
 	return 0;
 }
 
-int sfy_recv_exact(const struct sfy_io *io, uint8_t *buf, size_t len)
+int sfy_recv_exact(struct sfy_io *io, uint8_t *buf, size_t len)
 {
 	return recv_message(io, buf, &len, NULL);
 }
@@ -143,7 +153,7 @@ static int reply_size(const uint8_t *buf, size_t len)
  * The first read asks for 10 bytes, the whole of the usual IPv4 reply, so
  * one recv() usually does; then exactly the rest.  A malformed head fails
  * at once, without waiting for bytes that may never come. */
-int sfy_read_reply(const struct sfy_io *io, struct s5_reply *reply)
+int sfy_read_reply(struct sfy_io *io, struct s5_reply *reply)
 {
 	uint8_t buf[S5_REPLY_MAX];
 	size_t len = 10;

@@ -252,3 +252,20 @@ start_microsocks() {
 	expect_errno EACCES
 	! grep -q /pipe- "$WEB_LOG" || fail "a request reached the web server"
 }
+
+@test "timeouts = 0 on a socket made non-blocking behind the hooks: the exchange falls back to polling" {
+	start_testserver
+	proxy_conf "$CONF" "$TS_PORT" "connect_timeout = 0" "handshake_timeout = 0"
+	run sfy "$PY" -c '
+import ctypes, fcntl, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+s = socket.socket()                                  # the hooks note: blocking
+libc.syscall(72, s.fileno(), fcntl.F_SETFL, os.O_RDWR | os.O_NONBLOCK)  # SYS_fcntl, behind them
+s.connect(("127.0.0.3", int(sys.argv[1])))
+print("peer=%s:%d" % s.getpeername(), file=sys.stderr)
+libc.syscall(72, s.fileno(), fcntl.F_SETFL, os.O_RDWR)
+s.sendall(b"GET /behind HTTP/1.0\r\n\r\n")
+print(s.makefile("rb").read().decode(errors="replace"))' "$WEB_PORT"
+	expect_web_via_proxy
+	expect_contains "path=/behind"
+}
