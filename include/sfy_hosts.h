@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #define SFY_HOSTS_MAX_ADDRS 16
+#define SFY_HOSTS_PATH "/etc/hosts" /* the one file kept between look-ups */
 
 struct sfy_host_addr {
 	int family; /* AF_INET or AF_INET6 */
@@ -21,5 +22,8 @@ struct sfy_host_addr {
 int sfy_hosts_lookup(const char *path, const char *name, int family, struct sfy_host_addr *out, int max);
 /* First name for an address; returns 1 and fills name, or 0. */
 int sfy_hosts_reverse(const char *path, const struct sfy_host_addr *addr, char *name, size_t cap);
+/* Held across fork() so that a child never inherits the kept copy mid-update. */
+void sfy_hosts_lock(void);
+void sfy_hosts_unlock(void);
 
 #endif

@@ -13,11 +13,9 @@
 #include "sfy_log.h"
 #include "sfy_resolve.h"
 
-#define HOSTS_PATH "/etc/hosts"
-
 int sfy_local_addrs(const char *name, int family, struct sfy_host_addr *out, int max)
 {
-	int n = sfy_hosts_lookup(HOSTS_PATH, name, family, out, max);
+	int n = sfy_hosts_lookup(SFY_HOSTS_PATH, name, family, out, max);
 	if (n > 0 || strcasecmp(name, "localhost") != 0)
 		return n;
 	/* RFC 6761: localhost is loopback even when the hosts file forgets it. */
@@ -46,6 +44,35 @@ int sfy_fake_addr(const char *name, int family, struct sfy_host_addr *out)
 	return 0;
 }
 
+/* Numeric text for an address, as getaddrinfo() reads it back (IPv6 in full,
+ * uncompressed): inet_ntop() formats through sprintf, which was a third of
+ * the cost of a look-up.  out holds INET6_ADDRSTRLEN bytes. */
+static void numeric_text(const struct sfy_host_addr *a, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = out;
+	if (a->family == AF_INET) {
+		const uint8_t *b = (const uint8_t *)&a->u.v4;
+		for (int i = 0; i < 4; i++) {
+			if (b[i] >= 100)
+				*p++ = (char)('0' + b[i] / 100);
+			if (b[i] >= 10)
+				*p++ = (char)('0' + b[i] / 10 % 10);
+			*p++ = (char)('0' + b[i] % 10);
+			*p++ = i < 3 ? '.' : '\0';
+		}
+		return;
+	}
+	const uint8_t *b = a->u.v6.s6_addr;
+	for (int i = 0; i < 16; i += 2) {
+		unsigned group = (unsigned)b[i] << 8 | b[i + 1];
+		for (int shift = 12; shift >= 0; shift -= 4)
+			if ((group >> shift) || shift == 0)
+				*p++ = hex[group >> shift & 15];
+		*p++ = i < 14 ? ':' : '\0';
+	}
+}
+
 /* Results for a list of known addresses, built by the real getaddrinfo from
  * their numeric form so that services, socket types and flags behave
  * exactly as libc's, and freeaddrinfo() frees them as its own. */
@@ -58,7 +85,7 @@ static int gai_from_addrs(const char *node, const char *service, const struct ad
 	for (int i = 0; i < n; i++) {
 		char text[INET6_ADDRSTRLEN];
 		struct addrinfo *part = NULL;
-		inet_ntop(addrs[i].family, &addrs[i].u, text, sizeof text);
+		numeric_text(&addrs[i], text);
 		h.ai_family = addrs[i].family;
 		rc = REAL(getaddrinfo)(text, service, &h, &part);
 		if (rc != 0)
@@ -132,7 +159,7 @@ int sfy_reverse_name(const struct sockaddr *sa, char *name, size_t cap)
 		a.u.v4 = ((const struct sockaddr_in *)sa)->sin_addr;
 	else
 		a.u.v6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-	return sfy_hosts_reverse(HOSTS_PATH, &a, name, cap);
+	return sfy_hosts_reverse(SFY_HOSTS_PATH, &a, name, cap);
 }
 
 SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen, char *serv,

@@ -14,6 +14,7 @@
 #include <sys/auxv.h>
 
 #include "sfy_fdtable.h"
+#include "sfy_hosts.h"
 #include "sfy_log.h"
 
 struct sfy_real sfy_real;
@@ -189,10 +190,12 @@ static void before_fork(void)
 	sfy_init();
 	sfy_names_pool();
 	sfy_fd_lock();
+	sfy_hosts_lock();
 }
 
 static void after_fork(void)
 {
+	sfy_hosts_unlock();
 	sfy_fd_unlock();
 }
 

@@ -202,3 +202,20 @@ print(socket.gethostbyaddr(socket.gethostbyname("gh.test"))[0])'
 	[[ $status -ne 0 ]] || fail "curl succeeded?"
 	assert_no_dns_leak
 }
+
+# /etc/hosts is kept between look-ups and read again when it changes.
+@test "/etc/hosts edited while a program runs: the next look-up sees the edit" {
+	cp "$CLIENT_HOSTS" "$BATS_TEST_TMPDIR/hosts"
+	CLIENT_HOSTS=$BATS_TEST_TMPDIR/hosts run sfy "$PY" -c '
+import socket
+def v4(name):
+    return socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+print("before", v4("edited.test"), v4("hostsonly.test"))
+with open("/etc/hosts", "a") as f:
+    f.write("127.0.0.9 edited.test\n")
+print("after", v4("edited.test"), v4("hostsonly.test"))'
+	expect_status 0
+	expect_match "before 24[0-9]+\.[0-9.]+ 127\.0\.0\.3"
+	expect_contains "after 127.0.0.9 127.0.0.3"
+	assert_no_dns_leak
+}
