@@ -147,6 +147,18 @@ check() {
 	expect_contains "a program would get Protocol error"
 }
 
+@test "--check with timeouts of 0 and pipeline = yes: shown as such, the probe still works step by step" {
+	start_testserver
+	proxy_conf "$CONF" "$TS_PORT" "connect_timeout = 0" "handshake_timeout = 0" "pipeline = yes"
+	run check web.test:$WEB_PORT
+	expect_status 0
+	expect_contains "connect_timeout   = 0s (no limit; --check waits 30s)"
+	expect_contains "handshake_timeout = 0s (no limit; --check waits 30s)"
+	expect_contains "pipeline          = yes"
+	expect_contains "greeting  ok"
+	expect_line "result: OK"
+}
+
 @test "--check with the proxy down: a clear message, non-zero" {
 	proxy_conf "$CONF" "$(free_port)"
 	run check web.test:80
