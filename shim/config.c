@@ -263,25 +263,12 @@ int sfy_config_parse_proxy_url(struct sfy_config *cfg, const char *url, char *er
 }
 
 /* Apply one "key = value"; returns NULL or a static description of what is wrong. */
-static const char *apply_key(struct sfy_config *cfg, const char *key, const char *val, char *err, size_t errlen)
+/* Returned by apply_address_key for a key it does not handle. */
+static const char NOT_MINE[] = "";
+
+/* The keys about addresses and names: direct rules and the fake ranges. */
+static const char *apply_address_key(struct sfy_config *cfg, const char *key, const char *val)
 {
-	static const char bad_seconds[] = "expected seconds (0.001 to 3600, or 0 for no limit)";
-	int level;
-	if (strcmp(key, "proxy") == 0)
-		return sfy_config_parse_proxy_url(cfg, val, err, errlen) < 0 ? err : NULL;
-	if (strcmp(key, "username") == 0 || strcmp(key, "password") == 0) {
-		char *dst = key[0] == 'u' ? cfg->user : cfg->pass;
-		if (strlen(val) < 1 || strlen(val) > 255)
-			return "value must be 1 to 255 bytes";
-		strcpy(dst, val);
-		return NULL;
-	}
-	if (strcmp(key, "remote_dns") == 0)
-		return parse_bool(val, &cfg->remote_dns) < 0 ? "expected yes or no" : NULL;
-	if (strcmp(key, "direct_loopback") == 0)
-		return parse_bool(val, &cfg->direct_loopback) < 0 ? "expected yes or no" : NULL;
-	if (strcmp(key, "pipeline") == 0)
-		return parse_bool(val, &cfg->pipeline) < 0 ? "expected yes or no" : NULL;
 	if (strcmp(key, "direct") == 0) {
 		if (cfg->n_direct >= SFY_MAX_DIRECT)
 			return "too many direct rules (at most 64)";
@@ -320,6 +307,31 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 		cfg->fake_pool_size = (unsigned)n;
 		return NULL;
 	}
+	return NOT_MINE;
+}
+
+static const char *apply_key(struct sfy_config *cfg, const char *key, const char *val, char *err, size_t errlen)
+{
+	static const char bad_seconds[] = "expected seconds (0.001 to 3600, or 0 for no limit)";
+	int level;
+	if (strcmp(key, "proxy") == 0)
+		return sfy_config_parse_proxy_url(cfg, val, err, errlen) < 0 ? err : NULL;
+	if (strcmp(key, "username") == 0 || strcmp(key, "password") == 0) {
+		char *dst = key[0] == 'u' ? cfg->user : cfg->pass;
+		if (strlen(val) < 1 || strlen(val) > 255)
+			return "value must be 1 to 255 bytes";
+		strcpy(dst, val);
+		return NULL;
+	}
+	if (strcmp(key, "remote_dns") == 0)
+		return parse_bool(val, &cfg->remote_dns) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "direct_loopback") == 0)
+		return parse_bool(val, &cfg->direct_loopback) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "pipeline") == 0)
+		return parse_bool(val, &cfg->pipeline) < 0 ? "expected yes or no" : NULL;
+	const char *why = apply_address_key(cfg, key, val);
+	if (why != NOT_MINE)
+		return why;
 	if (strcmp(key, "udp") == 0) {
 		if (strcmp(val, "block") == 0 || strcmp(val, "allow") == 0)
 			return cfg->udp_allow = val[0] == 'a', NULL;
