@@ -20,18 +20,6 @@ setup_file() {
 	export WEB6_PORT=$HTTP_PORT
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
-setup() {
-	common_setup
-}
-
-teardown() {
-	common_teardown
-}
-
 # bt ARGS...: bind_test under socksify with $CONF.
 bt() {
 	run sfy "$TESTBIN/bind_test" "$@"

@@ -11,18 +11,6 @@ setup_file() {
 	export WEB_PORT=$HTTP_PORT
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
-setup() {
-	common_setup
-}
-
-teardown() {
-	common_teardown
-}
-
 # check ARGS...: the wrapper's --check with config $CONF.
 check() {
 	run_isolated "$SOCKSIFY" -c "$CONF" --check "$@"

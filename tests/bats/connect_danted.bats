@@ -16,17 +16,9 @@ setup_file() {
 	export WEB6_PORT=$HTTP_PORT WEB6_LOG=$HTTP_LOG
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
 setup() {
 	common_setup
 	proxy_conf "$CONF" "$DANTED_PORT"
-}
-
-teardown() {
-	common_teardown
 }
 
 # The proxy's log names the address it connected to (ADDR.PORT).

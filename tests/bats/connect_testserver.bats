@@ -14,18 +14,6 @@ setup_file() {
 	export WEB6_PORT=$HTTP_PORT WEB6_LOG=$HTTP_LOG
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
-setup() {
-	common_setup
-}
-
-teardown() {
-	common_teardown
-}
-
 # ts_conf [SERVER ARGS...]: start a test server and point $CONF at it with
 # a 1 s handshake timeout.
 ts_conf() {

@@ -436,6 +436,13 @@ common_teardown() {
 	expect_no_sanitizer_report
 }
 
+# Default bats hooks: a file that needs more defines its own after
+# "load helpers" (the later definition wins) and calls these from it.
+setup_file() { common_setup_file; }
+teardown_file() { common_teardown_file; }
+setup() { common_setup; }
+teardown() { common_teardown; }
+
 expect_no_sanitizer_report() {
 	local f
 	for f in "$BATS_TEST_TMPDIR"/sanitizer.*; do

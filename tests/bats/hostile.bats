@@ -26,18 +26,6 @@ setup_file() {
 	export WEB_PORT=$HTTP_PORT
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
-setup() {
-	common_setup
-}
-
-teardown() {
-	common_teardown
-}
-
 # hostile_conf PORT [LINES...]: $CONF for a proxy on 127.0.0.1:PORT.
 hostile_conf() {
 	local port=$1

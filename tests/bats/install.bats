@@ -13,10 +13,6 @@ setup_file() {
 	export FILE_TS_PORT=$TS_PORT FILE_TS_RECORD=$TS_RECORD
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
 setup() {
 	common_setup
 	TS_PORT=$FILE_TS_PORT
@@ -25,10 +21,6 @@ setup() {
 	STAGE=$BATS_TEST_TMPDIR/stage
 	# The wrapper must find the installed library, not an override.
 	unset SOCKSIFY_LIB
-}
-
-teardown() {
-	common_teardown
 }
 
 # mk TARGET VARS...: the project's make, quietly.

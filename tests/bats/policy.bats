@@ -17,17 +17,9 @@ setup_file() {
 	export WEB6_PORT=$HTTP_PORT
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
 setup() {
 	common_setup
 	start_testserver
-}
-
-teardown() {
-	common_teardown
 }
 
 expect_direct() {

@@ -13,18 +13,10 @@ setup_file() {
 	start_sentinel
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
 setup() {
 	common_setup
 	# Resolution must not need the proxy: point at a closed port.
 	proxy_conf "$CONF" "$(free_port)"
-}
-
-teardown() {
-	common_teardown
 }
 
 # Every address line of the output (FAMILY SOCKTYPE PROTO ADDR PORT CANON).

@@ -10,18 +10,6 @@ setup_file() {
 	start_sentinel
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
-setup() {
-	common_setup
-}
-
-teardown() {
-	common_teardown
-}
-
 @test "resolver hooks under ASan+LSan: no leaks, no errors, across pool recycling" {
 	local asan
 	asan=$(cc -print-file-name=libasan.so)

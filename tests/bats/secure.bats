@@ -14,10 +14,6 @@ setup_file() {
 	export WEB_PORT=$HTTP_PORT
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
 setup() {
 	common_setup
 	# /etc/ld.so.preload would load the ASan build before its runtime.

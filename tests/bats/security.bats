@@ -3,14 +3,6 @@
 
 load helpers
 
-setup() {
-	common_setup
-}
-
-teardown() {
-	common_teardown
-}
-
 @test "the library exports only the interposed functions" {
 	local got want
 	got=$(nm -D --defined-only "$LIB" | awk '{print $3}' | sort | tr '\n' ' ')

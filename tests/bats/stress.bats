@@ -15,17 +15,9 @@ setup_file() {
 	export DANTED_PORT
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
 setup() {
 	common_setup
 	proxy_conf "$CONF" "$DANTED_PORT"
-}
-
-teardown() {
-	common_teardown
 }
 
 @test "64 threads x 500 connections through danted, names and literals mixed: zero failures" {

@@ -15,17 +15,9 @@ setup_file() {
 	export WEB_PORT=$HTTP_PORT WEB_LOG=$HTTP_LOG
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
 setup() {
 	common_setup
 	TRACE=$BATS_TEST_TMPDIR/trace
-}
-
-teardown() {
-	common_teardown
 }
 
 # The exact sequences need the release build: ASan adds calls of its own.

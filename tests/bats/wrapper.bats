@@ -13,10 +13,6 @@ setup_file() {
 	export FILE_TS_PORT=$TS_PORT FILE_TS_RECORD=$TS_RECORD
 }
 
-teardown_file() {
-	common_teardown_file
-}
-
 setup() {
 	common_setup
 	TS_PORT=$FILE_TS_PORT
@@ -26,10 +22,6 @@ setup() {
 	DEAD_CONF=$BATS_TEST_TMPDIR/dead.conf
 	proxy_conf "$DEAD_CONF" "$(free_port)"
 	OTHER_PRELOAD=$(ls /lib/*-linux-gnu/libdl.so.2 /usr/lib/*-linux-gnu/libdl.so.2 2>/dev/null | head -n1)
-}
-
-teardown() {
-	common_teardown
 }
 
 # The last request the file's test server saw was for PATH by name.

@@ -16,7 +16,7 @@ import socket
 import sys
 import threading
 
-from srvcommon import announce, exit_on_sigterm, parse_hostport
+from srvcommon import parse_hostport, serve
 
 IO_TIMEOUT = 30.0
 PATTERN = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
@@ -94,13 +94,7 @@ def main(argv):
     p.add_argument("--name", default="http")
     p.add_argument("--log", help="append one line per connection/request")
     opts = p.parse_args(argv)
-    server = Server(opts)
-    exit_on_sigterm()
-    announce(server.server_address[1], opts.port_file, opts.pid_file)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
+    serve(Server(opts), opts)
 
 
 if __name__ == "__main__":

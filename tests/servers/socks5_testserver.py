@@ -46,7 +46,7 @@ from socks5_common import (ATYP_DOMAIN, ATYP_IPV4, ATYP_IPV6, CMD_BIND,
                            REP_NOT_ALLOWED, REP_OK, ClientGone, encode_addr,
                            is_loopback, wait_for_eof)
 from socks5_hostile import HOSTILE_MODES, add_hostile_args
-from srvcommon import announce, exit_on_sigterm, parse_hostport
+from srvcommon import announce, exit_on_sigterm, parse_hostport, serve
 
 
 MODES = {}
@@ -485,13 +485,7 @@ def main(argv):
     if opts.blackhole:
         blackhole(opts)
         return
-    server = Server(opts)
-    exit_on_sigterm()
-    announce(server.server_address[1], opts.port_file, opts.pid_file)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
+    serve(Server(opts), opts)
 
 
 if __name__ == "__main__":

@@ -36,3 +36,13 @@ def announce(port, port_file=None, pid_file=None):
 def exit_on_sigterm():
     # sys.exit unwinds serve_forever() so sockets are closed cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
+def serve(server, opts):
+    """Announce a listening socketserver and serve until SIGTERM."""
+    exit_on_sigterm()
+    announce(server.server_address[1], opts.port_file, opts.pid_file)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
