@@ -13,6 +13,8 @@ from common import (BULK_BYTES, BULK_ROUNDS, CURL_ROUNDS, EMPTY, HYPERFINE_RUNS,
                     WRAP_ROUNDS, WRAPPER, connbench_argv, emit, log, med, run_env, write)
 from counts import startup_syscalls
 
+
+
 # -------------------------------------------------------------- sections
 def sec_latency(variants, envs):
     emit("## 1a. Per-connection latency, one process (connbench)")
@@ -31,7 +33,16 @@ def sec_latency(variants, envs):
             if p.returncode:
                 raise SystemExit(f"bench: {key} failed: {p.stderr}")
             res[key].append(float(p.stdout.split()[0]))
-    ratio_table(res, "native (name)", "direct (IP)", "us/conn")
+    emit("| variant | us/conn (median) | conn/s | x native, same target | x native (name) | x direct (IP) |")
+    emit("|---|---:|---:|---:|---:|---:|")
+    for k, xs in res.items():
+        same = "native (IP)" if k.endswith("(IP)") else "native (name)"
+
+        def ratio(base):
+            return med([a / b for a, b in zip(xs, res[base])]) if base in res else float("nan")
+        emit(f"| {k} | {med(xs):.1f} | {1e6 / med(xs):,.0f} | {ratio(same):.2f} | {ratio('native (name)'):.2f} "
+             f"| {ratio('direct (IP)'):.2f} |")
+    emit()
     return res
 
 

@@ -1,4 +1,6 @@
-/* /etc/hosts reader (see include/sfy_hosts.h). */
+/* /etc/hosts reader (see include/sfy_hosts.h).  Lines are scanned in place,
+ * never modified, so that the kept copy of the system file can be read by
+ * every thread under one short lock and a look-up allocates nothing. */
 #include "sfy_hosts.h"
 
 #include <arpa/inet.h>
@@ -32,14 +34,54 @@ static char *read_text(const char *path, size_t *len, struct stat *st)
 	return buf;
 }
 
+/* Calls visit(addr, names, names_len, ctx) for each line with an address;
+ * stops when it returns 1.  names is the rest of the line, comment cut. */
+typedef int (*hosts_visit_fn)(const struct sfy_host_addr *addr, const char *names, size_t len, void *ctx);
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+static void scan_lines(const char *text, hosts_visit_fn visit, void *ctx)
+{
+	for (const char *line = text; *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		const char *hash = memchr(line, '#', len);
+		if (hash)
+			len = (size_t)(hash - line);
+		size_t i = 0, start;
+		while (i < len && is_blank(line[i]))
+			i++;
+		for (start = i; i < len && !is_blank(line[i]); i++)
+			;
+		char addr_text[INET6_ADDRSTRLEN];
+		struct sfy_host_addr a;
+		memset(&a, 0, sizeof a);
+		if (i > start && i - start < sizeof addr_text) {
+			memcpy(addr_text, line + start, i - start);
+			addr_text[i - start] = '\0';
+			if (inet_pton(AF_INET, addr_text, &a.u.v4) == 1)
+				a.family = AF_INET;
+			else if (inet_pton(AF_INET6, addr_text, &a.u.v6) == 1)
+				a.family = AF_INET6;
+		}
+		if ((a.family && visit(&a, line + i, len - i, ctx)) || !nl)
+			return;
+		line = nl + 1;
+	}
+}
+
 /* The system file is kept between look-ups and used again while stat()
  * shows the same file unchanged (device, inode, size, modification and
  * change times): one stat() per look-up instead of open, fstat, read and
- * close.  Other paths (the unit tests' files) are read afresh each time. */
+ * close.  Other paths (the unit tests' files) are read afresh each time.
+ * Nothing is allocated or freed under the lock (an allocator that locks
+ * itself at fork() must never wait for it). */
 #define CACHE_MAX (64 * 1024)
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *cache_text;
-static size_t cache_len;
 static struct stat cache_st;
 
 void sfy_hosts_lock(void)
@@ -59,67 +101,43 @@ static int same_file(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-static char *copy_of(const char *text, size_t len)
+/* Scans the kept copy if it is still the file's text; 1 if it did. */
+static int scan_kept(const char *path, hosts_visit_fn visit, void *ctx)
 {
-	char *c = malloc(len + 1);
-	if (c)
-		memcpy(c, text, len + 1);
-	return c;
-}
-
-static char *hosts_text(const char *path)
-{
-	int keep = strcmp(path, SFY_HOSTS_PATH) == 0;
 	struct stat st;
-	char *text = NULL;
-	size_t len = 0;
-	if (keep && stat(path, &st) == 0) {
-		pthread_mutex_lock(&cache_lock);
-		if (cache_text && same_file(&st, &cache_st))
-			text = copy_of(cache_text, cache_len);
-		pthread_mutex_unlock(&cache_lock);
-		if (text)
-			return text;
-	}
-	if (!(text = read_text(path, &len, &st)) || !keep || len > CACHE_MAX)
-		return text;
-	char *kept = copy_of(text, len);
+	int done = 0;
+	if (stat(path, &st) < 0)
+		return 0;
 	pthread_mutex_lock(&cache_lock);
-	free(cache_text);
-	cache_text = kept;
-	cache_len = len;
-	cache_st = st;
+	if (cache_text && same_file(&st, &cache_st)) {
+		scan_lines(cache_text, visit, ctx);
+		done = 1;
+	}
 	pthread_mutex_unlock(&cache_lock);
-	return text;
+	return done;
 }
-
-/* Calls visit(addr, names, ctx) for each line; stops when it returns 1. */
-typedef int (*hosts_visit_fn)(const struct sfy_host_addr *addr, char *names, void *ctx);
 
 static void for_each_line(const char *path, hosts_visit_fn visit, void *ctx)
 {
-	char *buf = hosts_text(path);
-	if (!buf)
+	int keep = strcmp(path, SFY_HOSTS_PATH) == 0;
+	if (keep && scan_kept(path, visit, ctx))
 		return;
-	char *save = NULL;
-	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		line[strcspn(line, "#")] = '\0';
-		char *rest = NULL;
-		char *addr_text = strtok_r(line, " \t\r", &rest);
-		if (!addr_text)
-			continue;
-		struct sfy_host_addr a;
-		memset(&a, 0, sizeof a);
-		if (inet_pton(AF_INET, addr_text, &a.u.v4) == 1)
-			a.family = AF_INET;
-		else if (inet_pton(AF_INET6, addr_text, &a.u.v6) == 1)
-			a.family = AF_INET6;
-		else
-			continue;
-		if (visit(&a, rest, ctx))
-			break;
+	struct stat st;
+	size_t len = 0;
+	char *text = read_text(path, &len, &st);
+	if (!text)
+		return;
+	scan_lines(text, visit, ctx);
+	if (!keep || len > CACHE_MAX) {
+		free(text);
+		return;
 	}
-	free(buf);
+	pthread_mutex_lock(&cache_lock);
+	char *old = cache_text;
+	cache_text = text;
+	cache_st = st;
+	pthread_mutex_unlock(&cache_lock);
+	free(old);
 }
 
 struct lookup_ctx {
@@ -129,22 +147,31 @@ struct lookup_ctx {
 	int max, count;
 };
 
-static int has_name(char *names, const char *name)
+/* Each blank-separated name in names[0..len) in turn: *at and *n. */
+static int next_name(const char *names, size_t len, size_t *at, size_t *n)
 {
-	char *save = NULL;
-	for (char *n = strtok_r(names, " \t\r", &save); n; n = strtok_r(NULL, " \t\r", &save))
-		if (strcasecmp(n, name) == 0)
-			return 1;
-	return 0;
+	size_t i = *at + *n;
+	while (i < len && is_blank(names[i]))
+		i++;
+	size_t start = i;
+	while (i < len && !is_blank(names[i]))
+		i++;
+	*at = start;
+	*n = i - start;
+	return *n > 0;
 }
 
-static int lookup_visit(const struct sfy_host_addr *addr, char *names, void *p)
+static int lookup_visit(const struct sfy_host_addr *addr, const char *names, size_t len, void *p)
 {
 	struct lookup_ctx *ctx = p;
 	if (ctx->family != AF_UNSPEC && ctx->family != addr->family)
 		return 0;
-	if (has_name(names, ctx->name))
-		ctx->out[ctx->count++] = *addr;
+	size_t want = strlen(ctx->name), at = 0, n = 0;
+	while (next_name(names, len, &at, &n))
+		if (n == want && strncasecmp(names + at, ctx->name, n) == 0) {
+			ctx->out[ctx->count++] = *addr;
+			break;
+		}
 	return ctx->count >= ctx->max;
 }
 
@@ -163,17 +190,16 @@ struct reverse_ctx {
 	int found;
 };
 
-static int reverse_visit(const struct sfy_host_addr *addr, char *names, void *p)
+static int reverse_visit(const struct sfy_host_addr *addr, const char *names, size_t len, void *p)
 {
 	struct reverse_ctx *ctx = p;
-	size_t len = addr->family == AF_INET ? 4 : 16;
-	if (addr->family != ctx->addr->family || memcmp(&addr->u, &ctx->addr->u, len) != 0)
+	size_t alen = addr->family == AF_INET ? 4 : 16, at = 0, n = 0;
+	if (addr->family != ctx->addr->family || memcmp(&addr->u, &ctx->addr->u, alen) != 0)
 		return 0;
-	char *save = NULL;
-	char *first = strtok_r(names, " \t\r", &save);
-	if (!first || strlen(first) >= ctx->cap)
+	if (!next_name(names, len, &at, &n) || n >= ctx->cap)
 		return 0;
-	strcpy(ctx->name, first);
+	memcpy(ctx->name, names + at, n);
+	ctx->name[n] = '\0';
 	ctx->found = 1;
 	return 1;
 }

@@ -43,6 +43,11 @@ setup() {
 }
 
 @test "fork() from a multi-threaded process while connections are in flight" {
+	# GCC 12's ASan allocator is not fork-safe: a child forked while another
+	# thread holds one of its size-class locks hangs in its first malloc()
+	# (seen in glibc's getaddrinfo, in gdb), with this session's library
+	# and with the one before it alike.  The release pass runs the test.
+	[[ -z $ASAN_RT ]] || skip "the ASan allocator can hang a child forked from a multi-threaded process"
 	CMD_TIMEOUT=120 run sfy "$TESTBIN/stress" fork-inflight web.test "$WEB_PORT"
 	expect_status 0
 	expect_contains "ok fork-inflight children=16"
