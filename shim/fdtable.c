@@ -21,6 +21,14 @@ struct entry {
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* used is written under the lock but cleared without it (sfy_fd_clear, from
+ * socket() and connect(), which must not wait on a lock), so every access
+ * to it is atomic. */
+static int live_entry(const struct entry *e)
+{
+	return __atomic_load_n(&e->used, __ATOMIC_ACQUIRE);
+}
 static struct entry *chunks[NCHUNKS];
 
 void sfy_fd_lock(void)
@@ -84,8 +92,8 @@ int sfy_fd_set(int fd, struct sfy_fdinfo *info)
 	pthread_mutex_lock(&table_lock);
 	struct entry *e = entry_for(fd, 1);
 	if (e) {
-		e->used = 1;
 		e->info = *info;
+		__atomic_store_n(&e->used, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&table_lock);
 	errno = e ? saved : ENOMEM;
@@ -97,7 +105,7 @@ int sfy_fd_get(int fd, struct sfy_fdinfo *out)
 	int found = 0;
 	pthread_mutex_lock(&table_lock);
 	struct entry *e = entry_for(fd, 0);
-	if (e && e->used) {
+	if (e && live_entry(e)) {
 		*out = e->info;
 		found = 1;
 	}
@@ -127,14 +135,16 @@ void sfy_fd_copy(int from, int to)
 	sfy_sock_facts_copy(from, to);
 	pthread_mutex_lock(&table_lock);
 	struct entry *src = entry_for(from, 0);
-	if (src && src->used) {
+	if (src && live_entry(src)) {
 		struct entry *dst = entry_for(to, 1);
-		if (dst)
-			*dst = *src;
+		if (dst) {
+			dst->info = src->info;
+			__atomic_store_n(&dst->used, 1, __ATOMIC_RELEASE);
+		}
 	} else {
 		struct entry *dst = entry_for(to, 0);
 		if (dst)
-			dst->used = 0;
+			__atomic_store_n(&dst->used, 0, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&table_lock);
 }
@@ -161,7 +171,7 @@ void sfy_fd_note_epoll(int fd, int epfd, int op, const struct epoll_event *ev)
 		return; /* the common case, without the lock */
 	pthread_mutex_lock(&table_lock);
 	struct entry *e = entry_for(fd, 0);
-	if (e && e->used && (e->info.kind == SFY_FD_BIND_CANDIDATE || e->info.kind == SFY_FD_BIND_WAITING))
+	if (e && live_entry(e) && (e->info.kind == SFY_FD_BIND_CANDIDATE || e->info.kind == SFY_FD_BIND_WAITING))
 		note_epoll_locked(&e->info, epfd, op, ev);
 	pthread_mutex_unlock(&table_lock);
 }
@@ -174,7 +184,7 @@ int sfy_fd_list(int kind, int *out, int max)
 		if (!chunks[c])
 			continue;
 		for (int i = 0; i < CHUNK && n < max; i++)
-			if (chunks[c][i].used && chunks[c][i].info.kind == kind)
+			if (live_entry(&chunks[c][i]) && chunks[c][i].info.kind == kind)
 				out[n++] = c * CHUNK + i;
 	}
 	pthread_mutex_unlock(&table_lock);
