@@ -89,5 +89,7 @@ int sfy_name_is_direct(const struct sfy_config *cfg, const char *name);
 int sfy_addr_is_proxy(const struct sfy_config *cfg, const struct sockaddr *sa);
 /* If sa is a v4-mapped IPv6 address, write the IPv4 form to out and return 1. */
 int sfy_unmap_v4(const struct sockaddr *sa, struct sockaddr_in *out);
+/* The other way: ::ffff:a.b.c.d, same port, for an IPv6 socket. */
+void sfy_map_v4(const struct sockaddr_in *in, struct sockaddr_in6 *out);
 
 #endif

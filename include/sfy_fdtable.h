@@ -68,6 +68,8 @@ enum { SFY_SOCK_TCP = 1, SFY_SOCK_NONBLOCK = 2, SFY_SOCK_SNDTIMEO = 4 };
 unsigned sfy_sock_facts(int fd);
 void sfy_sock_facts_set(int fd, unsigned facts);
 void sfy_sock_facts_change(int fd, unsigned set, unsigned clear);
+/* O_NONBLOCK turned on or off by fcntl(F_SETFL) or ioctl(FIONBIO). */
+void sfy_sock_facts_nonblock(int fd, int on);
 /* dup(): both numbers share the socket, and a change made through either is
  * seen for that number only: nothing is known of either from then on. */
 void sfy_sock_facts_copy(int from, int to);

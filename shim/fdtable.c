@@ -222,6 +222,11 @@ void sfy_sock_facts_change(int fd, unsigned set, unsigned clear)
 		sfy_sock_facts_set(fd, (now | set) & ~clear);
 }
 
+void sfy_sock_facts_nonblock(int fd, int on)
+{
+	sfy_sock_facts_change(fd, on ? SFY_SOCK_NONBLOCK : 0, on ? 0 : SFY_SOCK_NONBLOCK);
+}
+
 void sfy_sock_facts_copy(int from, int to)
 {
 	/* Both numbers now share one socket and one O_NONBLOCK, and a change

@@ -64,8 +64,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
 	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
 		sfy_fd_copy(fd, rc);
 	else if (rc >= 0 && cmd == F_SETFL)
-		sfy_sock_facts_change(fd, ((long)arg & O_NONBLOCK) ? SFY_SOCK_NONBLOCK : 0,
-				      ((long)arg & O_NONBLOCK) ? 0 : SFY_SOCK_NONBLOCK);
+		sfy_sock_facts_nonblock(fd, ((long)arg & O_NONBLOCK) != 0);
 	return rc;
 }
 

@@ -44,6 +44,6 @@ SFY_EXPORT int ioctl(int fd, unsigned long request, ...)
 	va_end(ap);
 	int rc = REAL(ioctl)(fd, request, arg);
 	if (rc == 0 && request == FIONBIO && arg)
-		sfy_sock_facts_change(fd, *(const int *)arg ? SFY_SOCK_NONBLOCK : 0, *(const int *)arg ? 0 : SFY_SOCK_NONBLOCK);
+		sfy_sock_facts_nonblock(fd, *(const int *)arg != 0);
 	return rc;
 }

@@ -123,9 +123,7 @@ int sfy_fake_name(const struct sockaddr *sa, char *name, size_t cap)
 		return sfy_pool_name(pool, sa, name, cap);
 	/* No pool yet, so no name: an address in a fake range is a stale one
 	 * (from another process, or from before an exec). */
-	struct sfy_cidr r4 = sfy_cfg.fake4, r6 = sfy_cfg.fake6;
-	r4.port = r6.port = 0;
-	return sfy_cidr_match(&r4, sa) || sfy_cidr_match(&r6, sa) ? -1 : 0;
+	return sfy_cidr_match(&sfy_cfg.fake4, sa) || sfy_cidr_match(&sfy_cfg.fake6, sa) ? -1 : 0;
 }
 
 /* Once-only initialisation without pthread_once (whose completion costs a

@@ -45,20 +45,18 @@ socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sock
 		raw_family = AF_INET;
 		memcpy(raw, &((struct sockaddr_in *)&sfy_cfg.proxy)->sin_addr, 4);
 	}
+	struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(a->port)};
+	memcpy(&v4.sin_addr, raw, 4);
 	if (raw_family == AF_INET && family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)out;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(a->port);
-		memcpy(&sin->sin_addr, raw, 4);
-		return sizeof *sin;
+		memcpy(out, &v4, sizeof v4);
+		return sizeof v4;
 	}
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(a->port);
 	if (raw_family == AF_INET) { /* IPv4 on an IPv6 socket: v4-mapped */
-		sin6->sin6_addr.s6_addr[10] = sin6->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(sin6->sin6_addr.s6_addr + 12, raw, 4);
+		sfy_map_v4(&v4, sin6);
 	} else {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(a->port);
 		memcpy(&sin6->sin6_addr, raw, 16);
 	}
 	return sizeof *sin6;

@@ -19,6 +19,15 @@ int sfy_unmap_v4(const struct sockaddr *sa, struct sockaddr_in *out)
 	return 1;
 }
 
+void sfy_map_v4(const struct sockaddr_in *in, struct sockaddr_in6 *out)
+{
+	memset(out, 0, sizeof *out);
+	out->sin6_family = AF_INET6;
+	out->sin6_port = in->sin_port;
+	out->sin6_addr.s6_addr[10] = out->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(out->sin6_addr.s6_addr + 12, &in->sin_addr, 4);
+}
+
 /* Pointer to the raw address bytes and port of an AF_INET/AF_INET6 sockaddr. */
 static const uint8_t *raw_addr(const struct sockaddr *sa, uint16_t *port)
 {

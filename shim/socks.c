@@ -237,7 +237,7 @@ static void carry_options(int from, int to)
 static int replace_socket(int fd, int family)
 {
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
-	int fresh = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fresh = REAL(socket)(family, SOCK_STREAM | SOCK_CLOEXEC, 0); /* closed below: no facts to note */
 	if (fl < 0 || fdfl < 0 || fresh < 0) {
 		if (fresh >= 0)
 			REAL(close)(fresh);
@@ -268,14 +268,9 @@ static int proxy_addr_for(int fd, int family, struct sockaddr_storage *out, sock
 		return 0;
 	if (family == AF_INET6 && pfamily == AF_INET &&
 	    getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vlen) == 0 && !v6only) {
-		const struct sockaddr_in *p4 = (const struct sockaddr_in *)&sfy_cfg.proxy;
-		struct sockaddr_in6 *m = (struct sockaddr_in6 *)out;
 		memset(out, 0, sizeof *out);
-		m->sin6_family = AF_INET6;
-		m->sin6_port = p4->sin_port;
-		m->sin6_addr.s6_addr[10] = m->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(m->sin6_addr.s6_addr + 12, &p4->sin_addr, 4);
-		*len = sizeof *m;
+		sfy_map_v4((const struct sockaddr_in *)&sfy_cfg.proxy, (struct sockaddr_in6 *)out);
+		*len = sizeof(struct sockaddr_in6);
 		return 0;
 	}
 	sfy_log(SFY_LOG_DEBUG, "fd %d: socket family %d cannot reach proxy %s; replacing the socket", fd, family,

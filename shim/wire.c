@@ -77,9 +77,8 @@ static int wait_more(struct sfy_io *io, short events)
 int sfy_send_all(struct sfy_io *io, const uint8_t *buf, size_t len)
 {
 	size_t done = 0;
-	int flags = MSG_NOSIGNAL | (io->blocking ? 0 : MSG_DONTWAIT);
 	while (done < len) {
-		ssize_t n = send(io->fd, buf + done, len - done, flags);
+		ssize_t n = send(io->fd, buf + done, len - done, MSG_NOSIGNAL | (io->blocking ? 0 : MSG_DONTWAIT));
 		if (n > 0) {
 			done += (size_t)n;
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {

@@ -78,6 +78,26 @@ static int is_proxy(const struct sfy_config *cfg, const char *addr, uint16_t por
 
 /* ---- sfy_cidr_parse --------------------------------------------------- */
 
+/* sfy_map_v4 and sfy_unmap_v4 undo each other, port included. */
+static void test_map_v4_round_trip(void **state)
+{
+	(void)state;
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(1080)}, back;
+	struct sockaddr_in6 m;
+	static const uint8_t want[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 7};
+	inet_pton(AF_INET, "192.0.2.7", &in.sin_addr);
+	memset(&m, 0x5a, sizeof m);
+	sfy_map_v4(&in, &m);
+	assert_int_equal(m.sin6_family, AF_INET6);
+	assert_int_equal(ntohs(m.sin6_port), 1080);
+	assert_memory_equal(m.sin6_addr.s6_addr, want, 16);
+	assert_int_equal(m.sin6_flowinfo, 0);
+	assert_int_equal(m.sin6_scope_id, 0);
+	assert_int_equal(sfy_unmap_v4((struct sockaddr *)&m, &back), 1);
+	assert_int_equal(back.sin_port, in.sin_port);
+	assert_memory_equal(&back.sin_addr, &in.sin_addr, 4);
+}
+
 static void test_cidr_parse_v4(void **state)
 {
 	(void)state;
@@ -361,6 +381,7 @@ static void test_is_proxy_v4_other(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_map_v4_round_trip),
 		cmocka_unit_test(test_cidr_parse_v4),
 		cmocka_unit_test(test_cidr_parse_v6),
 		cmocka_unit_test(test_cidr_parse_v6_dotted_tail),
