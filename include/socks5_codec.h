@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define S5_VERSION 0x05
 #define S5_AUTH_VERSION 0x01
@@ -80,6 +81,9 @@ int s5_decode_request(const uint8_t *in, size_t len, uint8_t *cmd, struct s5_add
 
 /* Fill an s5_addr from a domain name (1..255 bytes); returns 0 or S5_EINVAL. */
 int s5_addr_from_name(struct s5_addr *a, const char *name, uint16_t port);
+/* Fill an s5_addr (ATYP 1 or 4) from an AF_INET or AF_INET6 address; a
+ * v4-mapped one stays IPv6 (unmap it first to send ATYP 1). */
+void s5_addr_from_sockaddr(struct s5_addr *a, const struct sockaddr *sa, uint16_t port);
 
 /* "name:port", "a.b.c.d:port" or "[v6]:port", for messages. */
 void s5_addr_text(const struct s5_addr *a, char *out, size_t cap);

@@ -10,6 +10,7 @@
  * is what the library would do. */
 #include "sfy_config.h"
 #include "sfy_hosts.h"
+#include "sfy_wire.h"
 #include "socks5_codec.h"
 
 #include <arpa/inet.h>
@@ -43,11 +44,10 @@ static int probe_ms(int configured)
 	return configured ? configured : PROBE_NO_LIMIT_MS;
 }
 
+/* Milliseconds with a fraction, for the step timings printed. */
 static double now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)sfy_now_us() / 1e3;
 }
 
 static const char *yes_no(int v)
@@ -289,23 +289,6 @@ static int explain_target(const struct sfy_config *cfg, struct target *t)
 	return 0;
 }
 
-/* Waits for EVENTS on fd until the absolute deadline (ms); 0, or -1 with
- * errno (ETIMEDOUT when the deadline passes). */
-static int wait_fd(int fd, short events, double deadline)
-{
-	for (;;) {
-		double left = deadline - now_ms();
-		if (left <= 0)
-			return errno = ETIMEDOUT, -1;
-		struct pollfd p = {.fd = fd, .events = events};
-		int n = poll(&p, 1, (int)left + 1);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
 /* Connects to the proxy within connect_timeout; the fd or -1 with errno. */
 static int dial_proxy(const struct sfy_config *cfg)
 {
@@ -313,43 +296,22 @@ static int dial_proxy(const struct sfy_config *cfg)
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, sa, cfg->proxy_len) < 0) {
-		int err = 0;
-		socklen_t len = sizeof err;
-		if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, now_ms() + probe_ms(cfg->connect_timeout_ms)) < 0)
-			err = errno;
-		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			err = errno;
-		if (err) {
-			close(fd);
-			return errno = err, -1;
-		}
+	if (connect(fd, sa, cfg->proxy_len) < 0 &&
+	    (errno != EINPROGRESS || sfy_connect_finish(fd, sfy_now_ms() + probe_ms(cfg->connect_timeout_ms)) < 0)) {
+		int err = errno;
+		close(fd);
+		return errno = err, -1;
 	}
 	return fd;
 }
 
-static int send_all(int fd, const uint8_t *buf, size_t len, double deadline)
-{
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n > 0) {
-			buf += n, len -= (size_t)n;
-		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			return -1;
-		} else if (wait_fd(fd, POLLOUT, deadline) < 0) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* Appends whatever arrives to buf; -1 with errno, ECONNRESET for EOF. */
-static int recv_more(int fd, uint8_t *buf, size_t cap, size_t *len, double deadline)
+static int recv_more(struct sfy_io *io, uint8_t *buf, size_t cap, size_t *len)
 {
 	for (;;) {
 		if (*len >= cap)
 			return errno = EPROTO, -1;
-		ssize_t n = recv(fd, buf + *len, cap - *len, 0);
+		ssize_t n = recv(io->fd, buf + *len, cap - *len, 0);
 		if (n > 0) {
 			*len += (size_t)n;
 			return 0;
@@ -358,7 +320,7 @@ static int recv_more(int fd, uint8_t *buf, size_t cap, size_t *len, double deadl
 			return errno = ECONNRESET, -1;
 		if (errno != EAGAIN && errno != EINTR)
 			return -1;
-		if (wait_fd(fd, POLLIN, deadline) < 0)
+		if (sfy_wait_fd(io->fd, POLLIN, io->deadline) < 0)
 			return -1;
 	}
 }
@@ -382,17 +344,17 @@ static void step_failed(const char *step, double t0, int err, const struct sfy_c
 }
 
 /* Greeting; returns the method the proxy chose, or -1 (reported). */
-static int step_greeting(int fd, const struct sfy_config *cfg, double deadline)
+static int step_greeting(struct sfy_io *io, const struct sfy_config *cfg)
 {
 	uint8_t out[S5_GREETING_MAX], in[8];
 	size_t len = 0;
 	uint8_t method;
 	double t0 = now_ms();
 	int n = s5_encode_greeting(out, sizeof out, cfg->user[0] != 0);
-	if (send_all(fd, out, (size_t)n, deadline) < 0)
+	if (sfy_send_all(io, out, (size_t)n) < 0)
 		return step_failed("greeting", t0, errno, cfg), -1;
 	while ((n = s5_decode_method(in, len, &method)) == 0)
-		if (recv_more(fd, in, sizeof in, &len, deadline) < 0)
+		if (recv_more(io, in, sizeof in, &len) < 0)
 			return step_failed("greeting", t0, errno, cfg), -1;
 	if (n < 0)
 		return step_failed("greeting", t0, EPROTO, cfg), -1;
@@ -409,17 +371,17 @@ static int step_greeting(int fd, const struct sfy_config *cfg, double deadline)
 }
 
 /* RFC 1929 sub-negotiation; 0 or -1 (reported). */
-static int step_auth(int fd, const struct sfy_config *cfg, double deadline)
+static int step_auth(struct sfy_io *io, const struct sfy_config *cfg)
 {
 	uint8_t out[S5_AUTH_REQUEST_MAX], in[8];
 	size_t len = 0;
 	uint8_t status;
 	double t0 = now_ms();
 	int n = s5_encode_auth(out, sizeof out, cfg->user, cfg->pass);
-	if (n < 0 || send_all(fd, out, (size_t)n, deadline) < 0)
+	if (n < 0 || sfy_send_all(io, out, (size_t)n) < 0)
 		return step_failed("auth", t0, n < 0 ? EINVAL : errno, cfg), -1;
 	while ((n = s5_decode_auth(in, len, &status)) == 0)
-		if (recv_more(fd, in, sizeof in, &len, deadline) < 0)
+		if (recv_more(io, in, sizeof in, &len) < 0)
 			return step_failed("auth", t0, errno, cfg), -1;
 	if (n < 0)
 		return step_failed("auth", t0, EPROTO, cfg), -1;
@@ -444,18 +406,11 @@ static void target_addr(const struct target *t, struct s5_addr *dst)
 	struct sockaddr_in v4;
 	if (sfy_unmap_v4(sa, &v4))
 		sa = (const struct sockaddr *)&v4;
-	dst->port = t->port;
-	if (sa->sa_family == AF_INET) {
-		dst->atyp = S5_ATYP_IPV4;
-		memcpy(dst->u.ipv4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else {
-		dst->atyp = S5_ATYP_IPV6;
-		memcpy(dst->u.ipv6, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
+	s5_addr_from_sockaddr(dst, sa, t->port);
 }
 
 /* CONNECT to the target; 0 or -1 (reported). */
-static int step_connect(int fd, const struct sfy_config *cfg, const struct target *t, double deadline)
+static int step_connect(struct sfy_io *io, const struct sfy_config *cfg, const struct target *t)
 {
 	uint8_t out[S5_REQUEST_MAX], in[S5_REPLY_MAX];
 	size_t len = 0;
@@ -466,10 +421,10 @@ static int step_connect(int fd, const struct sfy_config *cfg, const struct targe
 	target_addr(t, &dst);
 	s5_addr_text(&dst, what, sizeof what);
 	int n = s5_encode_request(out, sizeof out, S5_CMD_CONNECT, &dst);
-	if (n < 0 || send_all(fd, out, (size_t)n, deadline) < 0)
+	if (n < 0 || sfy_send_all(io, out, (size_t)n) < 0)
 		return step_failed("CONNECT", t0, n < 0 ? EINVAL : errno, cfg), -1;
 	while ((n = s5_decode_reply(in, len, &reply)) == 0)
-		if (recv_more(fd, in, sizeof in, &len, deadline) < 0)
+		if (recv_more(io, in, sizeof in, &len) < 0)
 			return step_failed("CONNECT", t0, errno, cfg), -1;
 	if (n < 0)
 		return step_failed("CONNECT", t0, EPROTO, cfg), -1;
@@ -496,14 +451,14 @@ static int probe(const struct sfy_config *cfg, const struct target *t)
 	}
 	printf("connect   ok in %.1f ms: TCP connection to %s\n", now_ms() - t0, cfg->proxy_text);
 	/* One deadline for the whole exchange, as the library has. */
-	double deadline = now_ms() + probe_ms(cfg->handshake_timeout_ms);
-	int rc = -1, method = step_greeting(fd, cfg, deadline);
-	if (method == S5_METHOD_USERPASS && step_auth(fd, cfg, deadline) < 0)
+	struct sfy_io io = {.fd = fd, .deadline = sfy_now_ms() + probe_ms(cfg->handshake_timeout_ms)};
+	int rc = -1, method = step_greeting(&io, cfg);
+	if (method == S5_METHOD_USERPASS && step_auth(&io, cfg) < 0)
 		method = -1;
 	if (method == S5_METHOD_NONE && cfg->user[0])
 		printf("auth      skipped: the proxy needs no authentication\n");
 	if (method >= 0 && t && !t->direct)
-		rc = step_connect(fd, cfg, t, deadline);
+		rc = step_connect(&io, cfg, t);
 	else if (method >= 0)
 		rc = 0;
 	close(fd);

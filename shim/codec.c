@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -189,6 +190,19 @@ int s5_addr_from_name(struct s5_addr *a, const char *name, uint16_t port)
 	a->u.domain.len = (uint8_t)n;
 	memcpy(a->u.domain.name, name, n + 1);
 	return 0;
+}
+
+void s5_addr_from_sockaddr(struct s5_addr *a, const struct sockaddr *sa, uint16_t port)
+{
+	memset(a, 0, sizeof *a);
+	a->port = port;
+	if (sa->sa_family == AF_INET) {
+		a->atyp = S5_ATYP_IPV4;
+		memcpy(a->u.ipv4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else {
+		a->atyp = S5_ATYP_IPV6;
+		memcpy(a->u.ipv6, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, 16);
+	}
 }
 
 void s5_addr_text(const struct s5_addr *a, char *out, size_t cap)

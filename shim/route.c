@@ -85,14 +85,6 @@ enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5
 		*err = EPERM;
 		return sfy_cfg.udp_allow ? SFY_ROUTE_DIRECT : SFY_ROUTE_REFUSE;
 	}
-	memset(dst, 0, sizeof *dst);
-	dst->port = port;
-	if (sa->sa_family == AF_INET) {
-		dst->atyp = S5_ATYP_IPV4;
-		memcpy(dst->u.ipv4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else {
-		dst->atyp = S5_ATYP_IPV6;
-		memcpy(dst->u.ipv6, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, 16);
-	}
+	s5_addr_from_sockaddr(dst, sa, port);
 	return SFY_ROUTE_PROXY;
 }

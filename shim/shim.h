@@ -10,6 +10,7 @@
 
 #include "sfy_config.h"
 #include "sfy_pool.h"
+#include "sfy_wire.h"
 #include "socks5_codec.h"
 
 #define SFY_EXPORT __attribute__((visibility("default")))
@@ -74,29 +75,6 @@ struct sfy_pool *sfy_names_pool(void);
  * creates the pool. */
 int sfy_fake_name(const struct sockaddr *sa, char *name, size_t cap);
 
-/* How the SOCKS exchange uses the caller's fd (shim/wire.c): every read
- * waits in poll() until deadline (SFY_NO_DEADLINE: no limit of ours), or,
- * when blocking, the fd is a blocking one with no limit of ours to keep and
- * plain blocking calls do. */
-#define SFY_NO_DEADLINE LLONG_MAX
-struct sfy_io {
-	int fd;
-	long long deadline;
-	int blocking;
-};
-long long sfy_now_us(void);
-long long sfy_now_ms(void);
-/* now + ms, or SFY_NO_DEADLINE for 0 (a timeout of 0 means no limit). */
-long long sfy_deadline_after(int ms);
-/* 1 when fd is in non-blocking mode, 0 when not, -1 on error. */
-int sfy_fd_nonblocking(int fd);
-/* The events that arrived on fd (never 0), or -1 with errno (ETIMEDOUT). */
-int sfy_wait_fd(int fd, short events, long long deadline);
-int sfy_send_all(struct sfy_io *io, const uint8_t *buf, size_t len);
-/* Exactly len bytes; EOF is ECONNRESET before the first byte, else EPROTO. */
-int sfy_recv_exact(struct sfy_io *io, uint8_t *buf, size_t len);
-/* One whole reply and not a byte more; EPROTO when malformed. */
-int sfy_read_reply(struct sfy_io *io, struct s5_reply *reply);
 
 /* Idempotent, thread-safe; every hook calls it first. */
 void sfy_init(void);

@@ -140,27 +140,6 @@ static int exchange_pipelined(struct exchange *x, uint8_t cmd, const struct s5_a
 	return read_request_reply(x, reply);
 }
 
-/* Wait for a connect() in progress (or interrupted) to finish. */
-static int connect_finish(int fd, long long deadline)
-{
-	int revents = sfy_wait_fd(fd, POLLOUT, deadline);
-	if (revents < 0)
-		return -1;
-	/* A clean POLLOUT is a connected socket; ask for the error only if
-	 * there is one to ask about. */
-	if (!(revents & (POLLERR | POLLHUP)))
-		return 0;
-	int err = 0;
-	socklen_t elen = sizeof err;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-		return -1;
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return 0;
-}
-
 /* Connect fd to the proxy within connect_timeout, in the fd's own mode: a
  * non-blocking fd connects in the background and is polled; a blocking one
  * connects in place, bounded by SO_SNDTIMEO (which bounds connect() on
@@ -200,7 +179,7 @@ static int connect_proxy(int fd, unsigned facts, int nonblock, const struct sock
 		errno = err;
 		return -1;
 	}
-	return connect_finish(fd, deadline);
+	return sfy_connect_finish(fd, deadline);
 }
 
 /* Options a program may have set that a replacement socket must carry. */

@@ -4,12 +4,13 @@
  * (the fd's mode does not matter: every call is MSG_DONTWAIT), or, for a
  * blocking fd with no limit of ours to keep, the plain blocking calls a
  * SOCKS client of its own would make. */
-#include "shim.h"
+#include "sfy_wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <time.h>
 
 long long sfy_now_us(void)
@@ -58,6 +59,26 @@ int sfy_wait_fd(int fd, short events, long long deadline)
 		if (errno != EINTR)
 			return -1;
 	}
+}
+
+int sfy_connect_finish(int fd, long long deadline)
+{
+	int revents = sfy_wait_fd(fd, POLLOUT, deadline);
+	if (revents < 0)
+		return -1;
+	/* A clean POLLOUT is a connected socket; ask for the error only if
+	 * there is one to ask about. */
+	if (!(revents & (POLLERR | POLLHUP)))
+		return 0;
+	int err = 0;
+	socklen_t elen = sizeof err;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		return -1;
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 /* EAGAIN from a blocking call is the program's own SO_RCVTIMEO or

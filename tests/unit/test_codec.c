@@ -1,7 +1,9 @@
 /* Unit tests for the SOCKS5 wire codec (shim/codec.c, include/socks5_codec.h).
  * Buffers handed to the decoders are heap copies of exactly the length
  * passed, so AddressSanitizer reports any read past len. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,6 +118,26 @@ static void test_greeting_for_one_method(void **state)
 	assert_int_equal(s5_encode_greeting_for(out, 3, S5_METHOD_USERPASS), 3);
 	assert_memory_equal(out, userpass, 3);
 	assert_int_equal(s5_encode_greeting_for(out, 2, S5_METHOD_NONE), S5_ESPACE);
+}
+
+static void test_addr_from_sockaddr(void **state)
+{
+	(void)state;
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+	struct s5_addr a;
+	static const uint8_t v4[4] = {192, 0, 2, 9};
+	inet_pton(AF_INET, "192.0.2.9", &in.sin_addr);
+	inet_pton(AF_INET6, "2001:db8::5", &in6.sin6_addr);
+	memset(&a, 0x5a, sizeof a);
+	s5_addr_from_sockaddr(&a, (struct sockaddr *)&in, 8080);
+	assert_int_equal(a.atyp, S5_ATYP_IPV4);
+	assert_int_equal(a.port, 8080);
+	assert_memory_equal(a.u.ipv4, v4, 4);
+	s5_addr_from_sockaddr(&a, (struct sockaddr *)&in6, 443);
+	assert_int_equal(a.atyp, S5_ATYP_IPV6);
+	assert_int_equal(a.port, 443);
+	assert_memory_equal(a.u.ipv6, in6.sin6_addr.s6_addr, 16);
 }
 
 static void test_greeting_space(void **state)
@@ -548,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_greeting_no_auth),
 		cmocka_unit_test(test_greeting_userpass),
 		cmocka_unit_test(test_greeting_space),
+		cmocka_unit_test(test_addr_from_sockaddr),
 		cmocka_unit_test(test_greeting_for_one_method),
 		cmocka_unit_test(test_decode_method),
 		cmocka_unit_test(test_decode_method_bad_version),
