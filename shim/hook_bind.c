@@ -161,23 +161,16 @@ static int inert_listener(void)
 static int swap_in_inert(int fd, const struct sfy_fdinfo *info)
 {
 	int inert = inert_listener();
-	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
-	if (inert < 0 || fl < 0 || fdfl < 0) {
-		if (inert >= 0)
-			REAL(close)(inert);
+	if (inert < 0)
 		return -1;
-	}
 	for (int i = 0; i < info->n_epoll; i++)
 		REAL(epoll_ctl)(info->epoll[i].epfd, EPOLL_CTL_DEL, fd, NULL);
-	int rc = REAL(dup3)(inert, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
-	REAL(close)(inert);
-	if (rc >= 0 && (fl & O_NONBLOCK))
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	int rc = sfy_swap_socket(fd, inert);
 	for (int i = 0; i < info->n_epoll; i++) {
 		struct epoll_event ev = info->epoll[i].ev;
 		REAL(epoll_ctl)(info->epoll[i].epfd, EPOLL_CTL_ADD, fd, &ev);
 	}
-	return rc < 0 ? -1 : 0;
+	return rc;
 }
 
 /* After reply 2: the stream goes to a new fd, the old fd gets an inert

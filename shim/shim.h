@@ -100,6 +100,9 @@ int sfy_socket_kind(int fd);
 void sfy_copy_sockaddr(const void *src, socklen_t src_len, struct sockaddr *addr, socklen_t *len);
 /* addr is a complete AF_INET or AF_INET6 address. */
 int sfy_inet_addr_ok(const struct sockaddr *addr, socklen_t len);
+/* Put socket fresh at fd's number, keeping fd's FD_CLOEXEC and file status
+ * flags (O_NONBLOCK); fresh is closed either way.  0, or -1 with errno. */
+int sfy_swap_socket(int fd, int fresh);
 /* Start the BIND of a candidate fd (reply 1); fills info. */
 int sfy_bind_start(int fd, struct sfy_fdinfo *info);
 /* A SOCKS address as a sockaddr of family (v4-mapped on IPv6 sockets);

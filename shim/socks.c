@@ -211,19 +211,10 @@ static void carry_options(int from, int to)
 	}
 }
 
-/* The program's socket cannot reach the proxy's family: put a socket of the
- * proxy's family on the same fd number, keeping flags and options. */
-static int replace_socket(int fd, int family)
+int sfy_swap_socket(int fd, int fresh)
 {
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
-	int fresh = REAL(socket)(family, SOCK_STREAM | SOCK_CLOEXEC, 0); /* closed below: no facts to note */
-	if (fl < 0 || fdfl < 0 || fresh < 0) {
-		if (fresh >= 0)
-			REAL(close)(fresh);
-		return -1;
-	}
-	carry_options(fd, fresh);
-	int rc = REAL(dup3)(fresh, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+	int rc = fl < 0 || fdfl < 0 ? -1 : REAL(dup3)(fresh, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
 	int saved = errno;
 	REAL(close)(fresh);
 	if (rc < 0) {
@@ -231,6 +222,17 @@ static int replace_socket(int fd, int family)
 		return -1;
 	}
 	return fcntl(fd, F_SETFL, fl);
+}
+
+/* The program's socket cannot reach the proxy's family: put a socket of the
+ * proxy's family on the same fd number, keeping flags and options. */
+static int replace_socket(int fd, int family)
+{
+	int fresh = REAL(socket)(family, SOCK_STREAM | SOCK_CLOEXEC, 0); /* closed by the swap: no facts to note */
+	if (fresh < 0)
+		return -1;
+	carry_options(fd, fresh);
+	return sfy_swap_socket(fd, fresh);
 }
 
 /* Proxy address usable on fd, whose family is the program's (connect()
