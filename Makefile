@@ -11,7 +11,7 @@ B        := build
 LIB_SRCS := $(filter-out shim/check.c,$(wildcard shim/*.c))
 HDRS     := $(wildcard include/*.h shim/*.h)
 # Pure modules the unit tests link directly (no hooks, no sockets).
-PURE     := shim/codec.c shim/config.c shim/rules.c shim/pool.c shim/hosts.c
+PURE     := shim/engine.c shim/codec.c shim/config.c shim/rules.c shim/pool.c shim/hosts.c
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/*.c))
 
@@ -20,17 +20,17 @@ all: $(B)/libsocksify.so $(B)/asan/libsocksify.so
 
 $(B)/libsocksify.so: $(LIB_SRCS) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -shared -o $@ $(LIB_SRCS) $(LIBS)
+	$(CC) $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -DSFY_LIBRARY -shared -o $@ $(LIB_SRCS) $(LIBS)
 
 # The sanitizer build the tests preload (after libasan; see README "Tests").
 $(B)/asan/libsocksify.so: $(LIB_SRCS) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) -O1 -g $(SAN) -fPIC -fvisibility=hidden -shared -o $@ $(LIB_SRCS) $(LIBS)
+	$(CC) $(BASE) -O1 -g $(SAN) -fPIC -fvisibility=hidden -DSFY_LIBRARY -shared -o $@ $(LIB_SRCS) $(LIBS)
 
 # ThreadSanitizer build, for the thread stress test (preloaded after libtsan).
 $(B)/tsan/libsocksify.so: $(LIB_SRCS) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) -O1 -g -fsanitize=thread -fPIC -fvisibility=hidden -shared -o $@ $(LIB_SRCS) $(LIBS)
+	$(CC) $(BASE) -O1 -g -fsanitize=thread -fPIC -fvisibility=hidden -DSFY_LIBRARY -shared -o $@ $(LIB_SRCS) $(LIBS)
 
 $(B)/tests/test_%: tests/unit/test_%.c $(PURE) $(HDRS)
 	@mkdir -p $(@D)

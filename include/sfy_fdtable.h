@@ -60,11 +60,13 @@ void sfy_fd_unlock(void);
 /* What the shim's own hooks saw of a socket, kept so that connect() need
  * not ask the kernel.  SFY_SOCK_TCP: socket() made an INET stream socket
  * with this number; SFY_SOCK_NONBLOCK: O_NONBLOCK, as set by socket(),
- * fcntl() or ioctl(FIONBIO); SFY_SOCK_SNDTIMEO: the program set SO_SNDTIMEO.
+ * fcntl() or ioctl(FIONBIO); SFY_SOCK_SNDTIMEO: the program set SO_SNDTIMEO;
+ * SFY_SOCK_FRESH: connect() has not been called on it yet (its epoll
+ * registrations are noted for the asynchronous handshake).
  * 0 is "nothing known": callers ask the kernel.  A number whose socket was
  * closed behind the hooks' back can keep stale facts, so only "TCP" is ever
  * trusted, and only where trusting it wrongly fails closed. */
-enum { SFY_SOCK_TCP = 1, SFY_SOCK_NONBLOCK = 2, SFY_SOCK_SNDTIMEO = 4 };
+enum { SFY_SOCK_TCP = 1, SFY_SOCK_NONBLOCK = 2, SFY_SOCK_SNDTIMEO = 4, SFY_SOCK_FRESH = 8 };
 unsigned sfy_sock_facts(int fd);
 void sfy_sock_facts_set(int fd, unsigned facts);
 void sfy_sock_facts_change(int fd, unsigned set, unsigned clear);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "socks5_codec.h"
 
@@ -31,9 +32,8 @@ int sfy_wait_fd(int fd, short events, long long deadline);
  * with errno (the connection's error, or ETIMEDOUT). */
 int sfy_connect_finish(int fd, long long deadline);
 int sfy_send_all(struct sfy_io *io, const uint8_t *buf, size_t len);
-/* Exactly len bytes; EOF is ECONNRESET before the first byte, else EPROTO. */
-int sfy_recv_exact(struct sfy_io *io, uint8_t *buf, size_t len);
-/* One whole reply and not a byte more; EPROTO when malformed. */
-int sfy_read_reply(struct sfy_io *io, struct s5_reply *reply);
+/* Up to max bytes (never more: what follows a message is the program's),
+ * waiting first when wait_first; 0 at EOF, -1 with errno. */
+ssize_t sfy_recv_some(struct sfy_io *io, uint8_t *buf, size_t max, int wait_first);
 
 #endif

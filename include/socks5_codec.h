@@ -75,6 +75,11 @@ int s5_decode_auth(const uint8_t *in, size_t len, uint8_t *status);
 
 int s5_encode_request(uint8_t *out, size_t cap, uint8_t cmd, const struct s5_addr *dst);
 int s5_decode_reply(const uint8_t *in, size_t len, struct s5_reply *reply);
+/* Bytes a reply occupies, from its first len bytes: 0 while unknown, -1
+ * when malformed (bad VER, RSV or ATYP; a name under 3 bytes, which would
+ * make a reply shorter than the usual 10 bytes that a client reads first,
+ * and which no real proxy sends). */
+int s5_reply_size(const uint8_t *in, size_t len);
 
 /* Request decoder, used by tools and tests that play the server side. */
 int s5_decode_request(const uint8_t *in, size_t len, uint8_t *cmd, struct s5_addr *dst);

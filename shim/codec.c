@@ -175,6 +175,20 @@ int s5_decode_reply(const uint8_t *in, size_t len, struct s5_reply *reply)
 	return decode_message(in, len, &reply->rep, &reply->bnd);
 }
 
+int s5_reply_size(const uint8_t *in, size_t len)
+{
+	if ((len >= 1 && in[0] != S5_VERSION) || (len >= 3 && in[2] != 0))
+		return -1;
+	if (len < 4)
+		return 0;
+	switch (in[3]) {
+	case S5_ATYP_IPV4: return 10;
+	case S5_ATYP_IPV6: return 22;
+	case S5_ATYP_DOMAIN: return len < 5 ? 0 : in[4] < 3 ? -1 : 7 + in[4];
+	default: return -1;
+	}
+}
+
 int s5_decode_request(const uint8_t *in, size_t len, uint8_t *cmd, struct s5_addr *dst)
 {
 	return decode_message(in, len, cmd, dst);

@@ -2,6 +2,7 @@
  * Pure string work plus reading one file: no sockets, no logging, so unit
  * tests drive it directly.  Runs before the host program's main(). */
 #include "sfy_config.h"
+#include "sys.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -430,10 +431,10 @@ static char *read_file(const char *path)
 	char *buf = malloc(SFY_MAX_CONFIG + 1);
 	size_t used = 0;
 	ssize_t n = 1;
-	while (buf && used <= SFY_MAX_CONFIG && (n = read(fd, buf + used, SFY_MAX_CONFIG + 1 - used)) > 0)
+	while (buf && used <= SFY_MAX_CONFIG && (n = sfy_sys_read(fd, buf + used, SFY_MAX_CONFIG + 1 - used)) > 0)
 		used += (size_t)n;
 	int saved = errno;
-	close(fd);
+	sfy_sys_close(fd);
 	if (!buf || n < 0 || used > SFY_MAX_CONFIG) {
 		free(buf);
 		errno = n < 0 ? saved : EFBIG;

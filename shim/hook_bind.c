@@ -1,4 +1,4 @@
-/* bind(), listen(), accept(), accept4() and epoll_ctl(): a program's
+/* bind(), listen(), accept() and accept4(): a program's
  * listening socket becomes a SOCKS5 BIND on the same fd, so that a peer
  * behind the proxy can connect back (active-mode FTP).
  *
@@ -135,7 +135,7 @@ SFY_EXPORT int listen(int fd, int backlog)
  * on it waits (or says EAGAIN) like a listener with nothing pending. */
 static int inert_listener(void)
 {
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s = REAL(socket)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
 	char dir[] = "/tmp/socksify-XXXXXX";
@@ -183,9 +183,9 @@ static int hand_over_stream(int fd, int stream, int flags, struct sfy_fdinfo *in
 		errno = err;
 		return -1;
 	}
-	int fl = fcntl(stream, F_GETFL);
+	int fl = REAL(fcntl)(stream, F_GETFL);
 	fl = (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
-	fcntl(stream, F_SETFL, fl);
+	REAL(fcntl)(stream, F_SETFL, fl);
 	struct sfy_fdinfo accepted = {.kind = SFY_FD_ACCEPTED, .app_family = info->app_family};
 	accepted.peer_len = sfy_socks_to_sockaddr(&reply2->bnd, info->app_family, &accepted.peer, 0);
 	sfy_fd_set(stream, &accepted);
@@ -199,7 +199,7 @@ static int hand_over_stream(int fd, int stream, int flags, struct sfy_fdinfo *in
 
 static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, struct sfy_fdinfo *info)
 {
-	int fl = fcntl(fd, F_GETFL);
+	int fl = REAL(fcntl)(fd, F_GETFL);
 	if (fl < 0)
 		return -1;
 	/* Take the new fd number first: once reply 2 is read it cannot be put back. */
@@ -248,12 +248,4 @@ SFY_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 		return nfd;
 	}
 	return bind_accept(fd, addr, len, 0, &info);
-}
-
-SFY_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
-{
-	int rc = REAL(epoll_ctl)(epfd, op, fd, ev);
-	if (rc == 0)
-		sfy_fd_note_epoll(fd, epfd, op, ev);
-	return rc;
 }

@@ -1,5 +1,6 @@
 /* connect() and the datagram senders: route, then proxy, pass or refuse. */
 #include "shim.h"
+#include "async.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,7 +15,7 @@ int sfy_socket_kind(int fd)
 {
 	int proto = 0, saved = errno;
 	socklen_t plen = sizeof proto;
-	int ok = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0;
+	int ok = REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0;
 	errno = saved;
 	if (!ok)
 		return -1;
@@ -44,11 +45,15 @@ static int datagram_check(int fd, const struct sockaddr *sa, socklen_t len, cons
 	return -1;
 }
 
-SFY_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	sfy_init();
+	int rc;
+	if (sfy_async_any() && sfy_async_connect_again(fd, &rc))
+		return rc; /* EALREADY while the handshake runs, its error once */
 	if (!sfy_inet_addr_ok(addr, len))
 		return REAL(connect)(fd, addr, len);
+	sfy_sock_facts_change(fd, 0, SFY_SOCK_FRESH);
 	/* A TCP socket socket() made needs no question to the kernel.  Were
 	 * the fact stale (the number reused behind our back), the proxy would
 	 * get a connection attempt that fails: never a direct one. */
@@ -72,21 +77,28 @@ SFY_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return sfy_proxy_connect(fd, addr, len, &dst);
 }
 
+SFY_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return connect_impl(fd, addr, len);
+}
+
 /* TCP Fast Open sends data with the connect: connect through our connect()
  * first (a second sendto() on a connected socket is fine), then send. */
 static int fastopen_connect(int fd, int flags, const struct sockaddr *to, socklen_t len)
 {
 	if (!(flags & MSG_FASTOPEN) || !sfy_inet_addr_ok(to, len) || sfy_socket_kind(fd) != 1)
 		return 0;
-	return connect(fd, to, len) < 0 && errno != EISCONN ? -1 : 1;
+	return connect_impl(fd, to, len) < 0 && errno != EISCONN ? -1 : 1;
 }
 
 SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
 {
 	sfy_init();
+	if (sfy_async_any() && sfy_async_io_check(fd) < 0)
+		return -1;
 	int tfo = fastopen_connect(fd, flags, to, len);
 	if (tfo)
-		return tfo < 0 ? -1 : send(fd, buf, n, flags & ~MSG_FASTOPEN);
+		return tfo < 0 ? -1 : REAL(send)(fd, buf, n, flags & ~MSG_FASTOPEN);
 	if (datagram_check(fd, to, len, "sendto") < 0)
 		return -1;
 	return REAL(sendto)(fd, buf, n, flags, to, len);
@@ -95,6 +107,8 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const st
 SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	sfy_init();
+	if (sfy_async_any() && sfy_async_io_check(fd) < 0)
+		return -1;
 	const struct sockaddr *to = msg ? msg->msg_name : NULL;
 	socklen_t len = msg ? msg->msg_namelen : 0;
 	int tfo = fastopen_connect(fd, flags, to, len);

@@ -4,6 +4,7 @@
  * others do not initialise, so a program that only opens and closes files
  * never reads it. */
 #include "shim.h"
+#include "async.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@ SFY_EXPORT int close(int fd)
 {
 	sfy_log_fd_closing(fd, 0);
 	sfy_sock_facts_set(fd, 0);
+	sfy_async_closed(fd);
 	return REAL(close)(fd);
 }
 
@@ -38,8 +40,10 @@ SFY_EXPORT int dup(int fd)
 
 SFY_EXPORT int dup2(int fd, int nfd)
 {
-	if (fd != nfd)
+	if (fd != nfd) {
 		sfy_log_fd_closing(nfd, 1);
+		sfy_async_closed(nfd);
+	}
 	int rc = REAL(dup2)(fd, nfd);
 	if (rc >= 0)
 		sfy_fd_copy(fd, rc);
@@ -49,6 +53,8 @@ SFY_EXPORT int dup2(int fd, int nfd)
 SFY_EXPORT int dup3(int fd, int nfd, int flags)
 {
 	sfy_log_fd_closing(nfd, 1);
+	if (fd != nfd)
+		sfy_async_closed(nfd);
 	int rc = REAL(dup3)(fd, nfd, flags);
 	if (rc >= 0)
 		sfy_fd_copy(fd, rc);
@@ -96,6 +102,8 @@ SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
 	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
 		sfy_log_fds_closing(first, last);
 		sfy_sock_facts_clear_range(first, last);
+		if (sfy_async_any())
+			sfy_async_closed_range(first, last);
 	}
 	return rc;
 }
@@ -111,6 +119,11 @@ void sfy_copy_sockaddr(const void *src, socklen_t src_len, struct sockaddr *addr
 SFY_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	struct sfy_fdinfo info;
+	int err;
+	if (sfy_async_any() && sfy_async_touch(fd, 0, &err) != SFY_ASYNC_NONE) {
+		errno = ENOTCONN; /* not connected until the handshake is done */
+		return -1;
+	}
 	if (!addr || !len || !sfy_fd_get(fd, &info) || info.kind == SFY_FD_BIND_CANDIDATE)
 		return REAL(getpeername)(fd, addr, len);
 	if (info.kind == SFY_FD_BIND_WAITING || info.kind == SFY_FD_BIND_DONE) {

@@ -55,7 +55,16 @@ static int lookup(const char *name, int af, struct sfy_host_addr *addrs, int *n,
 	return 0;
 }
 
+static int byname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
+		     struct hostent **result, int *h_errnop);
+
 SFY_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
+				struct hostent **result, int *h_errnop)
+{
+	return byname2_r(name, af, ret, buf, buflen, result, h_errnop);
+}
+
+static int byname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
 				struct hostent **result, int *h_errnop)
 {
 	sfy_init();
@@ -79,14 +88,14 @@ SFY_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, c
 SFY_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
 			       struct hostent **result, int *h_errnop)
 {
-	return gethostbyname2_r(name, AF_INET, ret, buf, buflen, result, h_errnop);
+	return byname2_r(name, AF_INET, ret, buf, buflen, result, h_errnop);
 }
 
 /* The non-reentrant calls share one result per thread, as libc's do per process. */
 static __thread struct hostent tls_hostent __attribute__((tls_model("initial-exec")));
 static __thread char tls_buf[1024] __attribute__((tls_model("initial-exec")));
 
-SFY_EXPORT struct hostent *gethostbyname2(const char *name, int af)
+static struct hostent *byname2(const char *name, int af)
 {
 	sfy_init();
 	struct sfy_host_addr addrs[SFY_HOSTS_MAX_ADDRS];
@@ -100,9 +109,14 @@ SFY_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 	return &tls_hostent;
 }
 
+SFY_EXPORT struct hostent *gethostbyname2(const char *name, int af)
+{
+	return byname2(name, af);
+}
+
 SFY_EXPORT struct hostent *gethostbyname(const char *name)
 {
-	return gethostbyname2(name, AF_INET);
+	return byname2(name, AF_INET);
 }
 
 /* Our answer for an address: 0 with the name, 1 when the real function

@@ -2,6 +2,7 @@
  * about a socket (see sfy_sock_facts in sfy_fdtable.h), so that it need not
  * ask the kernel.  None of them needs the configuration. */
 #include "shim.h"
+#include "async.h"
 
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -18,7 +19,8 @@ SFY_EXPORT int socket(int domain, int type, int protocol)
 	int tcp = (domain == AF_INET || domain == AF_INET6) && kind == SOCK_STREAM &&
 		  (protocol == 0 || protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP);
 	sfy_fd_clear(fd); /* a new socket: what the table held for this number is gone */
-	sfy_sock_facts_set(fd, tcp ? SFY_SOCK_TCP | ((type & SOCK_NONBLOCK) ? SFY_SOCK_NONBLOCK : 0) : 0);
+	sfy_async_new_socket(fd);
+	sfy_sock_facts_set(fd, tcp ? SFY_SOCK_TCP | SFY_SOCK_FRESH | ((type & SOCK_NONBLOCK) ? SFY_SOCK_NONBLOCK : 0) : 0);
 	return fd;
 }
 

@@ -2,6 +2,7 @@
  * never modified, so that the kept copy of the system file can be read by
  * every thread under one short lock and a look-up allocates nothing. */
 #include "sfy_hosts.h"
+#include "sys.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -24,9 +25,9 @@ static char *read_text(const char *path, size_t *len, struct stat *st)
 	char *buf = malloc(limit + 1);
 	size_t used = 0;
 	ssize_t n;
-	while (buf && used < limit && (n = read(fd, buf + used, limit - used)) > 0)
+	while (buf && used < limit && (n = sfy_sys_read(fd, buf + used, limit - used)) > 0)
 		used += (size_t)n;
-	close(fd);
+	sfy_sys_close(fd);
 	if (buf) {
 		buf[used] = '\0';
 		*len = used;

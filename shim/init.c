@@ -5,6 +5,7 @@
  * looked up at their first use (REAL() in shim.h), the fake pool at its
  * first use (sfy_names_pool). */
 #include "shim.h"
+#include "async.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -189,10 +190,19 @@ static void before_fork(void)
 	sfy_names_pool();
 	sfy_fd_lock();
 	sfy_hosts_lock();
+	sfy_async_fork_prepare();
 }
 
-static void after_fork(void)
+static void after_fork_parent(void)
 {
+	sfy_async_fork_parent();
+	sfy_hosts_unlock();
+	sfy_fd_unlock();
+}
+
+static void after_fork_child(void)
+{
+	sfy_async_fork_child();
 	sfy_hosts_unlock();
 	sfy_fd_unlock();
 }
@@ -203,7 +213,7 @@ __attribute__((constructor)) static void sfy_constructor(void)
 	env_take();
 	int now = config_needs_reading_now();
 	pthread_mutex_unlock(&init_lock);
-	pthread_atfork(before_fork, after_fork, after_fork);
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	if (now)
 		sfy_init();
 }

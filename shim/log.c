@@ -1,5 +1,6 @@
 /* Logging (see include/sfy_log.h). */
 #include "sfy_log.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +58,7 @@ static size_t format_line(char *line, size_t cap, const char *fmt, va_list ap)
 
 static void write_line(int fd, const char *line, size_t len)
 {
-	if (fd >= 0 && write(fd, line, len) < 0) {
+	if (fd >= 0 && sfy_sys_write(fd, line, len) < 0) {
 		/* Nowhere left to report it. */
 	}
 }

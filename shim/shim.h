@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 
 #include "sfy_config.h"
+#include "sfy_engine.h"
+#include "sys.h"
 #include "sfy_pool.h"
 #include "sfy_wire.h"
 #include "socks5_codec.h"
@@ -17,53 +19,6 @@
 
 struct sfy_fdinfo;
 
-struct sfy_real {
-	int (*connect)(int, const struct sockaddr *, socklen_t);
-	int (*close)(int);
-	int (*dup)(int);
-	int (*dup2)(int, int);
-	int (*dup3)(int, int, int);
-	int (*fcntl)(int, int, ...);
-	int (*fcntl64)(int, int, ...);
-	int (*close_range)(unsigned, unsigned, int);
-	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
-	void (*freeaddrinfo)(struct addrinfo *);
-	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
-	struct hostent *(*gethostbyname)(const char *);
-	struct hostent *(*gethostbyname2)(const char *, int);
-	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
-	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **, int *);
-	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
-	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **, int *);
-	int (*getpeername)(int, struct sockaddr *, socklen_t *);
-	int (*getsockname)(int, struct sockaddr *, socklen_t *);
-	int (*bind)(int, const struct sockaddr *, socklen_t);
-	int (*listen)(int, int);
-	int (*accept)(int, struct sockaddr *, socklen_t *);
-	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-	int (*epoll_ctl)(int, int, int, struct epoll_event *);
-	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
-	ssize_t (*sendmsg)(int, const struct msghdr *, int);
-	int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
-	int (*socket)(int, int, int);
-	int (*setsockopt)(int, int, int, const void *, socklen_t);
-	int (*ioctl)(int, unsigned long, ...);
-};
-
-extern struct sfy_real sfy_real;
-
-/* The real function behind hook f, looked up at its first use: a program
- * pays dlsym() only for the calls it makes.  NULL when libc lacks it. */
-#define REAL(f) ((__typeof__(sfy_real.f))sfy_real_get((void **)&sfy_real.f, #f))
-#define SFY_REAL_MISSING ((void *)1)
-void *sfy_real_resolve(void **slot, const char *name);
-static inline void *sfy_real_get(void **slot, const char *name)
-{
-	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (__builtin_expect(f == NULL, 0))
-		return sfy_real_resolve(slot, name);
-	return f == SFY_REAL_MISSING ? NULL : f;
-}
 extern struct sfy_config sfy_cfg;
 
 /* The fake-address pool when remote DNS is on, created at its first use
@@ -78,6 +33,22 @@ int sfy_fake_name(const struct sockaddr *sa, char *name, size_t cap);
 
 /* Idempotent, thread-safe; every hook calls it first. */
 void sfy_init(void);
+
+/* One proxy, passed explicitly to whatever talks to it. */
+struct sfy_proxy {
+	const struct sockaddr_storage *addr;
+	socklen_t len;
+	const char *text; /* for log lines */
+	struct sfy_hop hop;
+};
+/* The configured proxy. */
+void sfy_proxy_configured(struct sfy_proxy *p);
+/* One log line for the outcome of an exchange (e NULL: invalid config). */
+void sfy_log_outcome(const struct sfy_proxy *p, const struct s5_addr *dst, const struct sfy_engine *e, int err,
+		     long long t0);
+/* A proxied CONNECT succeeded: record fd as connected (info: what the
+ * program connected to, updated with the reply's BND). */
+void sfy_connect_established(int fd, struct sfy_fdinfo *info, const struct s5_reply *reply, const struct s5_addr *dst);
 
 /* Where a destination goes. */
 enum sfy_route { SFY_ROUTE_DIRECT, SFY_ROUTE_PROXY, SFY_ROUTE_REFUSE };

@@ -5,6 +5,7 @@
  * blocking fd with no limit of ours to keep, the plain blocking calls a
  * SOCKS client of its own would make. */
 #include "sfy_wire.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,7 @@ long long sfy_now_ms(void)
 
 int sfy_fd_nonblocking(int fd)
 {
-	int fl = fcntl(fd, F_GETFL);
+	int fl = sfy_sys_fcntl(fd, F_GETFL, 0);
 	return fl < 0 ? -1 : (fl & O_NONBLOCK) != 0;
 }
 
@@ -49,7 +50,7 @@ int sfy_wait_fd(int fd, short events, long long deadline)
 			timeout = left > INT_MAX ? INT_MAX : (int)left;
 		}
 		struct pollfd p = {.fd = fd, .events = events};
-		int r = poll(&p, 1, timeout);
+		int r = sfy_sys_poll(&p, 1, timeout);
 		if (r > 0)
 			return p.revents; /* readiness or an error: the next call reports which */
 		if (r == 0) {
@@ -72,7 +73,7 @@ int sfy_connect_finish(int fd, long long deadline)
 		return 0;
 	int err = 0;
 	socklen_t elen = sizeof err;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+	if (sfy_sys_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
 		return -1;
 	if (err) {
 		errno = err;
@@ -99,7 +100,7 @@ int sfy_send_all(struct sfy_io *io, const uint8_t *buf, size_t len)
 {
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = send(io->fd, buf + done, len - done, MSG_NOSIGNAL | (io->blocking ? 0 : MSG_DONTWAIT));
+		ssize_t n = sfy_sys_send(io->fd, buf + done, len - done, MSG_NOSIGNAL | (io->blocking ? 0 : MSG_DONTWAIT));
 		if (n > 0) {
 			done += (size_t)n;
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -112,76 +113,21 @@ int sfy_send_all(struct sfy_io *io, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Reads into buf until size_of() says the message is whole (it may raise
- * *len as the head tells more), never past it: what follows belongs to the
- * program.  EOF: ECONNRESET before any byte, else EPROTO.  The message
- * follows our own request, so it cannot be there yet: wait first rather
- * than spend a recv() on EAGAIN. */
-static int recv_message(struct sfy_io *io, uint8_t *buf, size_t *len, int (*size_of)(const uint8_t *, size_t))
+ssize_t sfy_recv_some(struct sfy_io *io, uint8_t *buf, size_t max, int wait_first)
 {
-	size_t got = 0;
-	if (!io->blocking && sfy_wait_fd(io->fd, POLLIN, io->deadline) < 0)
+	/* The message follows our own request, so it cannot be there yet:
+	 * wait first rather than spend a recv() on EAGAIN. */
+	if (wait_first && !io->blocking && sfy_wait_fd(io->fd, POLLIN, io->deadline) < 0)
 		return -1;
-	while (got < *len) {
-		ssize_t n = recv(io->fd, buf + got, *len - got, io->blocking ? 0 : MSG_DONTWAIT);
-		if (n > 0) {
-			got += (size_t)n;
-			int size = size_of ? size_of(buf, got) : 0;
-			if (size < 0) {
-				errno = EPROTO;
-				return -1;
-			}
-			if (size > 0)
-				*len = (size_t)size;
-		} else if (n == 0) {
-			errno = got ? EPROTO : ECONNRESET;
-			return -1;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+	for (;;) {
+		ssize_t n = sfy_sys_recv(io->fd, buf, max, io->blocking ? 0 : MSG_DONTWAIT);
+		if (n >= 0)
+			return n;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			if (wait_more(io, POLLIN) < 0)
 				return -1;
 		} else if (errno != EINTR) {
 			return -1;
 		}
 	}
-	return 0;
-}
-
-int sfy_recv_exact(struct sfy_io *io, uint8_t *buf, size_t len)
-{
-	return recv_message(io, buf, &len, NULL);
-}
-
-/* Bytes a reply occupies, from its first len bytes: 0 while unknown,
- * -1 when malformed.  A name shorter than 3 bytes would make a reply under
- * 10 bytes, less than the first read asks for (see sfy_read_reply), so it
- * is malformed here (no real proxy sends one). */
-static int reply_size(const uint8_t *buf, size_t len)
-{
-	if ((len >= 1 && buf[0] != S5_VERSION) || (len >= 3 && buf[2] != 0))
-		return -1;
-	if (len < 4)
-		return 0;
-	switch (buf[3]) {
-	case S5_ATYP_IPV4: return 10;
-	case S5_ATYP_IPV6: return 22;
-	case S5_ATYP_DOMAIN: return len < 5 ? 0 : buf[4] < 3 ? -1 : 7 + buf[4];
-	default: return -1;
-	}
-}
-
-/* A reply is VER REP RSV ATYP then 4, 16 or 1+N address bytes and a port.
- * The first read asks for 10 bytes, the whole of the usual IPv4 reply, so
- * one recv() usually does; then exactly the rest.  A malformed head fails
- * at once, without waiting for bytes that may never come. */
-int sfy_read_reply(struct sfy_io *io, struct s5_reply *reply)
-{
-	uint8_t buf[S5_REPLY_MAX];
-	size_t len = 10;
-	if (recv_message(io, buf, &len, reply_size) < 0)
-		return -1;
-	if (s5_decode_reply(buf, len, reply) != (int)len) {
-		errno = EPROTO;
-		return -1;
-	}
-	return 0;
 }

@@ -1,0 +1,118 @@
+/* The SOCKS5 client as a state machine that does no I/O (shim/engine.c).
+ *
+ * A driver asks the engine what it wants (sfy_engine_want), moves bytes
+ * between the socket and the engine (sfy_engine_sent, sfy_engine_feed) and
+ * waits in its own way: the blocking driver in poll() with a deadline
+ * (shim/socks.c), the event driver from the program's own waits
+ * (shim/async.c).  The engine never reads past the message it expects, so
+ * data that follows a reply stays in the socket for the program.  A chain
+ * will be several engines run in turn on one fd. */
+#ifndef SFY_ENGINE_H
+#define SFY_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "socks5_codec.h"
+
+enum sfy_want {
+	SFY_WANT_WRITE,  /* out/out_len: bytes to send */
+	SFY_WANT_READ,   /* read_max: most bytes the engine may take now */
+	SFY_WANT_DONE,   /* the (latest) reply succeeded: see sfy_engine_reply */
+	SFY_WANT_FAILED, /* see sfy_engine_errno, ->step, ->rep */
+};
+
+/* One proxy as the engine sees it: how to authenticate and how to talk.
+ * Passed explicitly to every engine; nothing is read from a global. */
+struct sfy_hop {
+	const char *user; /* NULL or "": no username/password offered */
+	const char *pass;
+	int pipeline;     /* greeting, auth and request in one write */
+};
+
+enum sfy_eng_state {
+	SFY_ENG_METHOD,      /* waiting for the method choice */
+	SFY_ENG_AUTH,        /* the chosen method's own exchange */
+	SFY_ENG_REPLY,       /* waiting for a reply to the request */
+	SFY_ENG_DONE,
+	SFY_ENG_FAILED,
+};
+
+struct sfy_engine;
+
+/* An authentication method: one entry of the engine's table.  GSSAPI
+ * (RFC 1961) is one more entry, with a token loop in input(). */
+struct sfy_auth_method {
+	uint8_t id;
+	const char *name;
+	/* The hop can use this method (credentials present). */
+	int (*usable)(const struct sfy_hop *hop);
+	/* Queue the method's first message, if it has one (sfy_engine_queue).
+	 * 0, or -1 with the failure recorded (sfy_engine_fail). */
+	int (*begin)(struct sfy_engine *e);
+	/* How many bytes of a message of the method's to read first: all of
+	 * it when its size is fixed, else enough for msg_size to tell. */
+	size_t msg_first;
+	/* Bytes of the next message from the proxy given len bytes so far:
+	 * 0 while unknown, -1 when malformed.  NULL: the method has no
+	 * messages of its own (no auth). */
+	int (*msg_size)(const uint8_t *buf, size_t len);
+	/* A whole message arrived: 0 the method is done, 1 it expects more,
+	 * -1 failed (recorded with sfy_engine_fail). */
+	int (*input)(struct sfy_engine *e, const uint8_t *msg, size_t len);
+};
+
+#define SFY_ENG_OUT_MAX (S5_GREETING_MAX + S5_AUTH_REQUEST_MAX + S5_REQUEST_MAX)
+#define SFY_ENG_IN_MAX S5_REPLY_MAX
+
+struct sfy_engine {
+	enum sfy_eng_state state;
+	const struct sfy_hop *hop;
+	const struct sfy_auth_method *method;
+	uint8_t cmd;
+	struct s5_addr dst;
+	uint8_t out[SFY_ENG_OUT_MAX];
+	size_t out_len, out_off;
+	uint8_t in[SFY_ENG_IN_MAX];
+	size_t in_len;  /* bytes of the current incoming message so far */
+	size_t need;    /* its size as far as known */
+	int request_sent_early; /* pipelined: the request went with the greeting */
+	int err;        /* errno once FAILED */
+	const char *step; /* where it is (or failed), for log lines */
+	int rep;        /* reply code, -1 until a reply arrived */
+	int replies;    /* replies received (BIND has two) */
+	struct s5_reply reply;
+};
+
+/* The table of methods, in order of preference; n set to its size. */
+const struct sfy_auth_method *sfy_auth_methods(size_t *n);
+
+/* Start an exchange for cmd/dst over hop (which must outlive the engine).
+ * The greeting (and, pipelined, the auth message and the request) is
+ * queued; the engine is FAILED (EINVAL) when something cannot be encoded. */
+void sfy_engine_start(struct sfy_engine *e, const struct sfy_hop *hop, uint8_t cmd, const struct s5_addr *dst);
+enum sfy_want sfy_engine_want(struct sfy_engine *e, const uint8_t **out, size_t *out_len, size_t *read_max);
+/* n bytes of the wanted output went to the socket. */
+void sfy_engine_sent(struct sfy_engine *e, size_t n);
+/* Give the engine bytes read from the socket: returns how many it took (it
+ * never takes more than read_max said). */
+size_t sfy_engine_feed(struct sfy_engine *e, const uint8_t *in, size_t n);
+/* The proxy closed the connection (EOF): ECONNRESET before the first byte
+ * of a message, EPROTO in the middle of one. */
+void sfy_engine_eof(struct sfy_engine *e);
+/* A socket error or a timeout of the driver's. */
+void sfy_engine_fail(struct sfy_engine *e, int err, const char *step);
+/* After DONE for BIND's first reply: expect the second. */
+void sfy_engine_next_reply(struct sfy_engine *e);
+/* An engine that only waits for a later reply of an exchange driven
+ * before (BIND's second reply, read when the program accepts). */
+void sfy_engine_start_reply(struct sfy_engine *e, uint8_t cmd);
+/* Queue bytes for the proxy (methods use this); -1 when they do not fit. */
+int sfy_engine_queue(struct sfy_engine *e, const uint8_t *buf, size_t len);
+/* 1 when no byte of the message the engine waits for has arrived. */
+static inline int sfy_engine_at_message_start(const struct sfy_engine *e)
+{
+	return e->in_len == 0;
+}
+
+#endif
