@@ -9,7 +9,7 @@ of per-round ratios, so slow phases of a noisy machine hit all variants alike.
 Environment: BENCH_QUICK=1 for the short mode; BENCH_OUT=FILE for the
 markdown result (default build/bench/results.md); BENCH_ONLY=a,b to run only
 some sections (latency, curl, syscalls, startup, bulk, memory, callgrind,
-silent).
+silent, evloop).
 """
 import os
 import shutil
@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (DANTED_EXTERNAL, ONLY, OUT, PROXY_PORT, QUICK, SRV, WEB_IP, WEB_NAME,  # noqa: E402
                     WEB_PORT, WORK, LIB, PEERLIB, connbench_argv, emit, log, out_lines, run_env, want, write)
 from counts import sec_callgrind, sec_syscalls, sec_targets  # noqa: E402
+from evloop import sec_evloop, TARGET as EVLOOP_TARGET  # noqa: E402
 from timing import sec_bulk, sec_curl, sec_latency, sec_memory, sec_silent, sec_startup  # noqa: E402
 
 
@@ -190,6 +191,12 @@ def main():
             sec_callgrind(variants, envs)
         if want("silent"):
             sec_silent(envs)
+        if want("evloop"):
+            for name, ratio, conns_ok in sec_evloop():
+                ok = ratio <= EVLOOP_TARGET and conns_ok
+                emit(f"- target: {name} at most {EVLOOP_TARGET}x the native client with exactly one proxy "
+                     f"connection per request: {ratio:.2f}x, {'yes' if ok else 'NO'}")
+            emit()
         if not ONLY:
             sec_targets(lat, sys_data, start, start_sys, bulk)
         emit(f"Run time: {time.time() - t_start:.0f} s.")

@@ -6,6 +6,7 @@
 #include "async.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,7 @@ static void step(struct entry *a, short seen)
 			return;
 		__atomic_store_n(&a->deadline, sfy_deadline_after(sfy_cfg.handshake_timeout_ms), __ATOMIC_RELAXED);
 		a->state = A_HANDSHAKE; /* still active: no list change */
+		a->job->e.step = "greeting";
 	}
 	struct sfy_engine *e = &a->job->e;
 	for (;;) {
@@ -322,10 +324,44 @@ int sfy_async_touch(int fd, int consume, int *err)
 	return a ? touch_entry(a, consume, err, 0) : SFY_ASYNC_NONE;
 }
 
+/* A blocking call on a handshaking fd (the program made it blocking
+ * again): wait for the end, as the kernel waits out a connect, within the
+ * handshake's deadline.  No lock is held while waiting. */
+static void settle(struct entry *a)
+{
+	for (;;) {
+		pthread_mutex_lock(&a->lock);
+		int pending = (a->state == A_CONNECTING || a->state == A_HANDSHAKE) && mine(a);
+		if (pending)
+			step(a, 0);
+		pending = pending && (a->state == A_CONNECTING || a->state == A_HANDSHAKE);
+		struct pollfd p = {.fd = a->fd, .events = pending ? interest(a) : 0};
+		long long left = pending ? a->deadline - sfy_now_ms() : 0;
+		if (pending)
+			arm(a);
+		pthread_mutex_unlock(&a->lock);
+		if (!pending)
+			return;
+		if (REAL(poll)(&p, 1, left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR)
+			return;
+	}
+}
+
+/* fd's state, waiting for the handshake's end first when fd is blocking. */
+static int touch_settled(int fd, int consume, int *err)
+{
+	int st = sfy_async_touch(fd, consume, err);
+	if (st == SFY_ASYNC_PENDING && sfy_fd_nonblocking(fd) == 0) {
+		settle(entry_for(fd, 0));
+		st = sfy_async_touch(fd, consume, err);
+	}
+	return st;
+}
+
 int sfy_async_io_check(int fd)
 {
 	int err = 0, saved = errno;
-	switch (sfy_async_touch(fd, 1, &err)) {
+	switch (touch_settled(fd, 1, &err)) {
 	case SFY_ASYNC_PENDING:
 		errno = EAGAIN; /* as on a socket whose connect() is under way */
 		return -1;
@@ -341,7 +377,7 @@ int sfy_async_io_check(int fd)
 int sfy_async_connect_again(int fd, int *rc)
 {
 	int err = 0;
-	switch (sfy_async_touch(fd, 1, &err)) {
+	switch (touch_settled(fd, 1, &err)) {
 	case SFY_ASYNC_PENDING:
 		err = EALREADY;
 		break;

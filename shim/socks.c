@@ -248,10 +248,13 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 	long long t0 = sfy_now_us();
 	e.step = "connect to proxy";
 	int started = connect_proxy(fd, facts, nonblock, (struct sockaddr *)&proxy, proxy_len, job != NULL);
+	if (started < 0 && errno == EISCONN)
+		return -1; /* connect() again on a connection made: nothing to log */
 	if (started >= 0 && job && nonblock)
 		return sfy_async_begin(fd, &p, &e, job, started == 0, t0);
 	int rc = -1;
 	if (started == 0) {
+		e.step = "greeting";
 		struct sfy_io io = {.fd = fd, .deadline = sfy_deadline_after(sfy_cfg.handshake_timeout_ms)};
 		io.blocking = !nonblock && io.deadline == SFY_NO_DEADLINE;
 		if ((rc = drive_blocking(&e, &io)) == 0)

@@ -65,6 +65,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # event-loop tests open 100 connections at once
 
     def __init__(self, opts):
         self.name = opts.name

@@ -406,6 +406,7 @@ for _name, _mixin in list(BIND_MODES.items()) + list(HOSTILE_MODES.items()):
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # event-loop tests open 100 connections at once
 
     def __init__(self, opts):
         self.opts = opts
