@@ -28,6 +28,19 @@ extern int sfy_async_used;
 int sfy_async_begin(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info,
 		    int connected, long long t0);
 
+/* A non-blocking connect() to a name while this process has a handshake
+ * to the same name under way through the other address family: a
+ * happy-eyeballs client's second attempt (node, curl, browsers start one
+ * when the first has not connected within 200-300 ms, and through a slow
+ * proxy the handshake is part of that time).  Both addresses are fakes of
+ * one name, the same way through the proxy: the second attempt is held
+ * back without a proxy connection, and goes ahead only if the first fails,
+ * or if the program still wants it a second after the first succeeded
+ * (a happy-eyeballs client has closed it by then).  Returns -1 with
+ * EINPROGRESS when held back, 0 when connect() should go on as usual. */
+int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info,
+		    const struct sockaddr *proxy, socklen_t proxy_len, long long t0);
+
 enum { SFY_ASYNC_NONE, SFY_ASYNC_PENDING, SFY_ASYNC_FAILED };
 /* Step fd's handshake if it has one (no waiting), then: NONE (not ours, or
  * done: go ahead), PENDING, or FAILED with *err (reported, hence cleared,

@@ -129,13 +129,11 @@ SFY_EXPORT int getaddrinfo(const char *node, const char *service, const struct a
 	struct sfy_host_addr addrs[SFY_HOSTS_MAX_ADDRS];
 	int n = sfy_local_addrs(node, h.ai_family, addrs, SFY_HOSTS_MAX_ADDRS);
 	if (n == 0) {
-		/* One address per name: the proxy resolves it, so a second
-		 * family would only be a second way to the same place, and
-		 * happy-eyeballs clients (node, curl, browsers) would open a
-		 * second proxy connection whenever a handshake outlasts their
-		 * 200-300 ms head start.  AF_UNSPEC gets the IPv4 one, which
-		 * IPv6 sockets reach v4-mapped; AF_INET6 gets an IPv6 one. */
-		if (sfy_fake_addr(node, h.ai_family == AF_INET6 ? AF_INET6 : AF_INET, &addrs[n++]) < 0)
+		/* AF_UNSPEC gets IPv4 first, then IPv6: a program that asks for
+		 * both and keeps one family (curl -6) still finds its address. */
+		if (h.ai_family != AF_INET6 && sfy_fake_addr(node, AF_INET, &addrs[n++]) < 0)
+			return strlen(node) > S5_NAME_MAX ? EAI_NONAME : EAI_MEMORY;
+		if (h.ai_family != AF_INET && sfy_fake_addr(node, AF_INET6, &addrs[n++]) < 0)
 			return strlen(node) > S5_NAME_MAX ? EAI_NONAME : EAI_MEMORY;
 		sfy_log(SFY_LOG_DEBUG, "resolve %s: fake address for remote dns", node);
 	}

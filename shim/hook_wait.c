@@ -70,8 +70,11 @@ static int wait_poll(struct pollfd *fds, nfds_t n, long long timeout_ms, const s
 		if (rc < 0) {
 			int err = errno;
 			for (nfds_t i = 0; !plain && i < n; i++)
-				if (saved[i] != (short)-1)
+				if (saved[i] != (short)-1) {
 					fds[i].events = saved[i];
+					if (fds[i].fd < 0) /* a held-back attempt's, skipped */
+						fds[i].fd = -1 - fds[i].fd;
+				}
 			errno = err;
 			break;
 		}
