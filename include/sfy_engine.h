@@ -78,7 +78,8 @@ struct sfy_engine {
 	size_t need;    /* its size as far as known */
 	int request_sent_early; /* pipelined: the request went with the greeting */
 	int err;        /* errno once FAILED */
-	const char *step; /* where it is (or failed), for log lines */
+	const char *step; /* where it is (or failed), for log lines; a driver
+			   * may name its own step (the TCP connect) meanwhile */
 	int rep;        /* reply code, -1 until a reply arrived */
 	int replies;    /* replies received (BIND has two) */
 	struct s5_reply reply;
