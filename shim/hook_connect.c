@@ -53,6 +53,15 @@ static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
 		return rc; /* EALREADY while the handshake runs, its error once */
 	if (!sfy_inet_addr_ok(addr, len))
 		return REAL(connect)(fd, addr, len);
+	/* Connected through the proxy already.  The kernel may not say so: a
+	 * socket whose non-blocking connect() the event driver saw through
+	 * with poll() still counts as connecting, and its next connect()
+	 * returns 0. */
+	struct sfy_fdinfo info;
+	if (!(sfy_sock_facts(fd) & SFY_SOCK_FRESH) && sfy_fd_get(fd, &info) && info.kind == SFY_FD_CONNECTED) {
+		errno = EISCONN;
+		return -1;
+	}
 	sfy_sock_facts_change(fd, 0, SFY_SOCK_FRESH);
 	/* A TCP socket socket() made needs no question to the kernel.  Were
 	 * the fact stale (the number reused behind our back), the proxy would
