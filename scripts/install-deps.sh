@@ -34,6 +34,7 @@ clang:clang
 dpkg:libclang-rt-14-dev
 node:nodejs
 strace:strace
+/usr/sbin/nginx:nginx-light
 "
 
 missing=

@@ -109,9 +109,11 @@ void ae_arm(struct entry *a)
 			ev.events = (a->state == A_QUEUED ? 0 : (uint32_t)ae_interest(a)) | EPOLLONESHOT;
 			ev.data.u64 = MARK | (uint32_t)a->fd;
 		}
-		if (REAL(epoll_ctl)(a->regs[i].epfd, EPOLL_CTL_MOD, a->fd, &ev) < 0 && errno == ENOENT)
+		int op = a->regs_stale ? EPOLL_CTL_ADD : EPOLL_CTL_MOD; /* a new socket behind the number */
+		if (REAL(epoll_ctl)(a->regs[i].epfd, op, a->fd, &ev) < 0 && errno == ENOENT)
 			a->regs[i--] = a->regs[--a->n_regs]; /* gone behind our back */
 	}
+	a->regs_stale = 0;
 }
 
 /* The happy-eyeballs pair (see sfy_async_queue): same name, other family. */
@@ -149,13 +151,34 @@ static int sibling_pending(const struct entry *a)
 
 /* Other entries' jobs are read under the list lock (siblings): one is
  * taken away under it too.  Caller holds a->lock. */
-static void drop_job(struct entry *a)
+static struct job *take_job(struct entry *a)
 {
 	pthread_mutex_lock(&ae_list_lock);
 	struct job *j = a->job;
 	a->job = NULL;
 	pthread_mutex_unlock(&ae_list_lock);
-	free(j);
+	return j;
+}
+
+static void drop_job(struct entry *a)
+{
+	free(take_job(a));
+}
+
+/* Caller holds a->lock; a is idle or held back. */
+static void take_over(struct entry *a, const struct ae_held *h)
+{
+	pthread_mutex_lock(&ae_list_lock);
+	struct job *old = a->job;
+	a->job = h->job;
+	pthread_mutex_unlock(&ae_list_lock);
+	free(old);
+	a->err = 0;
+	__atomic_store_n(&a->deadline, h->deadline, __ATOMIC_RELAXED);
+	a->regs_stale = 1;
+	ae_set_state(a, h->state);
+	ae_arm(a);
+	sfy_log(SFY_LOG_DEBUG, "fd %d: took over the handshake of an attempt the program closed", a->fd);
 }
 
 /* Caller holds a->lock. */
@@ -209,6 +232,13 @@ static int connected(struct entry *a, short seen)
 static void start_queued(struct entry *a)
 {
 	struct job *j = a->job;
+	struct ae_held h;
+	if (ae_adopt(a->fd, a->pid, &j->proxy, &j->e.dst, &h)) {
+		h.job->info = j->info;
+		h.job->fam = j->fam;
+		take_over(a, &h);
+		return;
+	}
 	__atomic_store_n(&a->deadline, sfy_deadline_after(sfy_cfg.connect_timeout_ms), __ATOMIC_RELAXED);
 	int rc = REAL(connect)(a->fd, (struct sockaddr *)&j->proxy_sa, j->proxy_salen);
 	if (rc < 0 && errno != EINPROGRESS) {
@@ -231,7 +261,7 @@ static int queued_go(struct entry *a, int force)
 	if (!force && wake != SFY_NO_DEADLINE && sfy_now_ms() < wake)
 		return 0;
 	start_queued(a);
-	return a->state == A_CONNECTING;
+	return a->state == A_CONNECTING || a->state == A_HANDSHAKE;
 }
 
 static void ae_step(struct entry *a, short seen)
@@ -353,12 +383,38 @@ static void forget(struct entry *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
+int sfy_async_adopt(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info)
+{
+	struct ae_held h;
+	if (!my_pid || !ae_adopt(fd, my_pid, p, &e->dst, &h))
+		return 0;
+	struct entry *a = ae_get(fd, 1);
+	if (!a) { /* fd holds a half-done exchange now: it must not look usable */
+		shutdown(fd, SHUT_RDWR);
+		free(h.job);
+		errno = ENOBUFS;
+		return -1;
+	}
+	h.job->info = *info;
+	h.job->fam = fake_family(info);
+	pthread_mutex_lock(&a->lock);
+	a->pid = my_pid;
+	take_over(a, &h);
+	pthread_mutex_unlock(&a->lock);
+	errno = EINPROGRESS;
+	return -1;
+}
+
 int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info,
 		    const struct sockaddr *proxy, socklen_t proxy_len, long long t0)
 {
 	if (e->dst.atyp != S5_ATYP_DOMAIN || !__atomic_load_n(&sfy_async_used, __ATOMIC_RELAXED))
 		return 0;
+	/* Only the second address a happy-eyeballs client tries, the IPv6 one
+	 * (AF_UNSPEC answers IPv4 first), waits; a first attempt never does. */
 	struct job probe = {.e.dst = e->dst, .fam = fake_family(info)};
+	if (probe.fam != AF_INET6)
+		return 0;
 	struct entry self = {.fd = -1, .job = &probe, .pid = my_pid};
 	if (!my_pid || !sibling_pending(&self))
 		return 0;
@@ -493,20 +549,44 @@ int sfy_async_connect_again(int fd, int *rc)
 	return 1;
 }
 
+/* A handshake the program closes is parked (see shim/async_park.c).
+ * Caller holds a->lock.  1 when parked. */
+static int park(struct entry *a)
+{
+	if (!(a->state == A_CONNECTING || a->state == A_HANDSHAKE) || !a->job || !ae_mine(a))
+		return 0;
+	struct ae_held h = {.job = a->job, .state = a->state, .deadline = a->deadline};
+	if (!ae_park(a, &h))
+		return 0;
+	wake_siblings(a, sfy_now_ms());
+	take_job(a);
+	a->n_regs = 0;
+	ae_set_state(a, A_IDLE);
+	return 1;
+}
+
 void sfy_async_closed(int fd)
 {
+	ae_park_closing(fd, fd);
 	struct entry *a = ae_get(fd, 0);
 	if (!a || (ae_state(a) == A_IDLE && !__atomic_load_n(&a->n_regs, __ATOMIC_RELAXED)))
 		return;
 	/* getpid(), not the pid noted at fork: a vfork() child shares our
 	 * memory, and its close() must leave the parent's handshake be.  An
 	 * entry a fork() child inherited is its own copy to drop. */
-	if (!a->pid || a->pid == getpid() || a->pid != my_pid)
+	pid_t me = getpid();
+	if (a->pid && a->pid != me && a->pid == my_pid)
+		return;
+	pthread_mutex_lock(&a->lock);
+	int parked = a->pid == me && park(a);
+	pthread_mutex_unlock(&a->lock);
+	if (!parked)
 		forget(a);
 }
 
 void sfy_async_closed_range(unsigned first, unsigned last)
 {
+	ae_park_closing((int)(first > INT_MAX ? INT_MAX : first), (int)(last > INT_MAX ? INT_MAX : last));
 	for (;;) {
 		int fd = -1;
 		pthread_mutex_lock(&ae_list_lock);
@@ -544,6 +624,7 @@ void sfy_async_fork_parent(void)
  * the parent's (see ae_mine()). */
 void sfy_async_fork_child(void)
 {
+	ae_park_fork_child();
 	my_pid = 0; /* asked again at the child's own first handshake */
 	for (int c = 0; c < NCHUNKS; c++)
 		for (int i = 0; chunks[c] && i < CHUNK; i++)

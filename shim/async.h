@@ -41,6 +41,13 @@ int sfy_async_begin(int fd, const struct sfy_proxy *p, const struct sfy_engine *
 int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info,
 		    const struct sockaddr *proxy, socklen_t proxy_len, long long t0);
 
+/* node's happy eyeballs closes a first attempt that has not connected in
+ * 250 ms, then connects to the other address: its handshake is parked at
+ * close() and taken over here by the next connect() of this process to
+ * the same name and port through the same proxy.  -1 with EINPROGRESS when
+ * taken over (fd now holds that proxy connection), 0 when not. */
+int sfy_async_adopt(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info);
+
 enum { SFY_ASYNC_NONE, SFY_ASYNC_PENDING, SFY_ASYNC_FAILED };
 /* Step fd's handshake if it has one (no waiting), then: NONE (not ours, or
  * done: go ahead), PENDING, or FAILED with *err (reported, hence cleared,

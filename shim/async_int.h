@@ -32,6 +32,7 @@ struct entry {
 	long long wake;   /* A_QUEUED: when to look again (SFY_NO_DEADLINE: at a sibling's end) */
 	struct job *job;  /* while connecting or handshaking */
 	int n_regs;       /* the program's epoll registrations of this fd */
+	int regs_stale;   /* the socket behind fd was swapped: registrations are gone from the kernel */
 	struct sfy_epoll_reg regs[SFY_FD_MAX_EPOLL];
 	int fd;
 	struct entry *prev, *next; /* the ae_active list */
@@ -72,5 +73,25 @@ static inline long long ae_due(const struct entry *a)
 {
 	return __atomic_load_n(ae_state(a) == A_QUEUED ? &a->wake : &a->deadline, __ATOMIC_RELAXED);
 }
+
+/* A handshake taken away from its fd (shim/async_park.c). */
+struct ae_held {
+	struct job *job;
+	int state;
+	long long deadline;
+};
+/* a's fd is being closed: keep its socket and handshake (held) for a
+ * moment.  1 when parked (the caller leaves a idle without freeing the
+ * job); caller holds a->lock. */
+int ae_park(struct entry *a, const struct ae_held *held);
+/* A parked handshake of process pid to dst through p moves onto fd's
+ * number: 1 and *out. */
+int ae_adopt(int fd, pid_t pid, const struct sfy_proxy *p, const struct s5_addr *dst, struct ae_held *out);
+/* Close the parked handshakes nobody took in time. */
+void ae_park_expire(void);
+/* The program closes (or dup2()s over) numbers first..last: parked
+ * sockets there are its business now. */
+void ae_park_closing(int first, int last);
+void ae_park_fork_child(void);
 
 #endif

@@ -27,6 +27,7 @@ long long sfy_async_deadline(void)
 #define EXPIRE_BATCH 64
 void sfy_async_expire(void)
 {
+	ae_park_expire();
 	long long now = sfy_now_ms();
 	int fds[EXPIRE_BATCH], n = 0, err;
 	pthread_mutex_lock(&ae_list_lock);

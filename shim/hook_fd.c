@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "sfy_fdtable.h"
 #include "sfy_log.h"
@@ -22,12 +23,34 @@
  * while it closes the fds the new program must not get.  Socket facts are
  * cleared: a vfork() child clearing the parent's only costs the parent a
  * question to the kernel at its next connect(). */
-SFY_EXPORT int close(int fd)
+/* What a close of fd means to the tables, whichever way it is made. */
+static void closing(int fd)
 {
 	sfy_log_fd_closing(fd, 0);
 	sfy_sock_facts_set(fd, 0);
 	sfy_async_closed(fd);
+}
+
+SFY_EXPORT int close(int fd)
+{
+	closing(fd);
 	return REAL(close)(fd);
+}
+
+/* syscall(): libuv (node) closes its sockets with syscall(SYS_close), not
+ * close().  That one is seen; every other number passes through unchanged
+ * with all six argument registers. */
+SFY_EXPORT long syscall(long number, ...)
+{
+	va_list ap;
+	va_start(ap, number);
+	long a[6];
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (number == SYS_close)
+		closing((int)a[0]);
+	return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 SFY_EXPORT int dup(int fd)

@@ -247,8 +247,9 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 		return -1;
 	long long t0 = sfy_now_us();
 	e.step = "connect to proxy";
-	if (job && nonblock && sfy_async_queue(fd, &p, &e, job, (struct sockaddr *)&proxy, proxy_len, t0) < 0)
-		return -1; /* held back: a happy-eyeballs second attempt */
+	if (job && nonblock &&
+	    (sfy_async_adopt(fd, &p, &e, job) < 0 || sfy_async_queue(fd, &p, &e, job, (struct sockaddr *)&proxy, proxy_len, t0) < 0))
+		return -1; /* a closed attempt's handshake taken over, or held back: happy eyeballs */
 	int started = connect_proxy(fd, facts, nonblock, (struct sockaddr *)&proxy, proxy_len, job != NULL);
 	if (started < 0 && errno == EISCONN)
 		return -1; /* connect() again on a connection made: nothing to log */

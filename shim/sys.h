@@ -72,6 +72,7 @@ struct sfy_real {
 	ssize_t (*__recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	ssize_t (*send)(int, const void *, size_t, int);
+	long (*syscall)(long, ...);
 };
 
 extern struct sfy_real sfy_real;

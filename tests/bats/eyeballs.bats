@@ -102,3 +102,42 @@ print("ready", n)' "$WEB_PORT"
 	expect_contains "ready 5"
 	[[ $(wc -l <"$TS_RECORD") -eq 5 ]] || fail "proxy connections:" "$(cat "$TS_RECORD")"
 }
+
+# node's way: it closes the first attempt after 250 ms (through libuv's
+# syscall(SYS_close)), then connects to the other address.  The closed
+# attempt's handshake is parked and the new socket takes it over: one proxy
+# connection, and the answer the proxy sent to the first arrives on the
+# second.
+NODEWAY='
+import ctypes, errno, select, socket, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+infos = socket.getaddrinfo("web.test", int(sys.argv[1]), socket.AF_UNSPEC, socket.SOCK_STREAM)
+(f4, _, _, _, a4), (f6, _, _, _, a6) = infos[:2]
+s4 = socket.socket(f4, socket.SOCK_STREAM)
+s4.setblocking(False)
+print("connect v4", errno.errorcode.get(s4.connect_ex(a4)))
+time.sleep(0.3)
+fd = s4.detach()
+print("close v4", libc.syscall(3, fd))  # SYS_close, as libuv does
+s6 = socket.socket(f6, socket.SOCK_STREAM)
+s6.setblocking(False)
+print("connect v6", errno.errorcode.get(s6.connect_ex(a6)))
+p = select.poll()
+p.register(s6, select.POLLOUT)
+ev = p.poll(5000)
+print("ready", ev and ev[0][1] & select.POLLOUT and "POLLOUT", "so_error", s6.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+s6.setblocking(True)
+s6.sendall(b"GET /nodeway HTTP/1.0\r\n\r\n")
+print(s6.makefile("rb").read().decode().splitlines()[-1])
+'
+
+@test "node's way: a first attempt closed mid-handshake is taken over by the next connect to the name" {
+	start_testserver --mode late-reply
+	proxy_conf "$CONF" "$TS_PORT"
+	run sfy "$PY" -c "$NODEWAY" "$WEB_PORT"
+	expect_status 0
+	expect_contains "connect v6 EINPROGRESS"
+	expect_contains "ready POLLOUT so_error 0"
+	expect_contains "hello from web path=/nodeway peer=127.0.0.2"
+	[[ $(wc -l <"$TS_RECORD") -eq 1 ]] || fail "proxy connections:" "$(cat "$TS_RECORD")"
+}
