@@ -547,11 +547,13 @@ lab_sfy() {
 # lab_expect_pass_library: a program under lab_sfy has this pass's build
 # of the library mapped (and, in the ASan pass, the runtime before it).
 lab_expect_pass_library() {
-	local maps
+	local maps want=$LAB_LIB
+	# The ASan pass is for this build, whatever LAB_LIB says.
+	[[ ${SOCKSIFY_TEST_ASAN-} != 1 ]] || want=$LAB_ROOT/build/asan/libsocksify.so
 	maps=$(lab_sfy "$LAB_PY" -c 'print(open("/proc/self/maps").read())' | awk '{ print $6 }' | grep '\.so' | uniq) ||
 		lab_fail "could not read the client's maps" || return 1
-	grep -qxF "$(readlink -f "$LAB_LIB")" <<<"$maps" ||
-		lab_fail "$LAB_LIB is not mapped in the client:" "$maps" || return 1
+	grep -qxF "$(readlink -f "$want")" <<<"$maps" ||
+		lab_fail "$want is not mapped in the client:" "$maps" || return 1
 	if [[ -n $LAB_ASAN_RT ]]; then
 		grep -q '/libasan\.so' <<<"$maps" ||
 			lab_fail "the ASan runtime is not mapped in the client:" "$maps" || return 1
