@@ -8,9 +8,9 @@ import subprocess
 import threading
 import time
 
-from common import (BULK_BYTES, BULK_ROUNDS, CURL_ROUNDS, EMPTY, HYPERFINE_RUNS, LAT_N, LAT_ROUNDS, LIB,
-                    MEM_ROUNDS, PROXY_PORT, SPAWN, START_ROUNDS, WEB_IP, WEB_NAME, WEB_PORT, WORK,
-                    WRAP_ROUNDS, WRAPPER, connbench_argv, emit, log, med, run_env, write)
+from common import (BULK_BYTES, BULK_ROUNDS, CURL_ROUNDS, DANTED_EXTERNAL, EMPTY, HYPERFINE_RUNS, LAT_N,
+                    LAT_ROUNDS, LIB, MEM_ROUNDS, PROXY_PORT, SPAWN, START_ROUNDS, WEB_IP, WEB_NAME, WEB_PORT,
+                    WORK, WRAP_ROUNDS, WRAPPER, connbench_argv, emit, log, med, run_env, write)
 from counts import startup_syscalls
 
 
@@ -56,6 +56,18 @@ def ratio_table(res, base, base2, unit):
     emit()
 
 
+def curl_body_ok(variant, body, code):
+    """(ok, why) for the probe of one curl variant: status 200 and the body
+    naming the address the origin saw (bench/srv.c), danted's external
+    address for a proxied variant, any other for "direct"."""
+    if code != "200":
+        return False, f"status {code!r}"
+    via = body == DANTED_EXTERNAL
+    if variant.startswith("direct"):
+        return (not via), ("went through danted" if via else "")
+    return via, ("" if via else f"the origin saw {body!r}, not danted ({DANTED_EXTERNAL})")
+
+
 def sec_curl(envs):
     emit("## 1b. Per-connection latency, one curl process per connection")
     emit()
@@ -77,12 +89,22 @@ def sec_curl(envs):
           ("dante LD_PRELOAD (IP)", envs["dante"], base + [url_i])]
     good = []
     for k, e, argv in cv:
-        p = subprocess.run(argv[:-1] + ["-w", "%{http_code}", argv[-1]],
+        # The body (argv without "-o /dev/null") is the address the origin
+        # saw: danted's external one for every variant but "direct".  A 200
+        # alone would not tell a proxied request from one that went direct.
+        probe = [a for i, a in enumerate(argv[:-1])
+                 if a != "-o" and (i == 0 or argv[i - 1] != "-o")]
+        p = subprocess.run(probe + ["-w", "\n%{http_code}", argv[-1]],
                            env=run_env(e), capture_output=True, text=True, timeout=30)
-        if p.returncode == 0 and p.stdout.endswith("200"):
+        body, _, code = p.stdout.rpartition("\n")
+        ok, why = curl_body_ok(k, body, code)
+        if p.returncode == 0 and ok:
             good.append((k, e, argv))
+        elif k.startswith("socksify"):
+            raise SystemExit(f"bench: curl variant {k} does not work: rc={p.returncode} {why} "
+                             f"{p.stderr.strip()[:200]}")
         else:
-            log(f"curl variant {k} n/a: rc={p.returncode} {p.stderr.strip()[:200]}")
+            log(f"curl variant {k} n/a: rc={p.returncode} {why} {p.stderr.strip()[:200]}")
     emit(f"{CURL_ROUNDS} rounds, one `curl` per variant per round, interleaved "
          "(order rotates); "
          "wall time of the whole process (fork to exit), ms.")

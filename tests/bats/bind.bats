@@ -299,9 +299,8 @@ expect_bind_ok() {
 	bt accept web.test "$WEB_PORT"
 	expect_errno ETIMEDOUT
 	expect_contains "error: accept: ETIMEDOUT "
-	local ms
-	ms=$(output_value elapsed_ms)
-	((ms >= 1400 && ms < 4000)) || fail "accept took $ms ms, expected about 1500"
+	# elapsed_ms: bind_test's own measure of accept().
+	expect_ms "$(output_value elapsed_ms)" 1400 1500 1000 "accept()"
 }
 
 @test "reply 2 never comes: non-blocking accept() keeps saying EAGAIN and the fd never becomes readable" {
@@ -318,9 +317,8 @@ expect_bind_ok() {
 	bind_ts --bind-reply2-delay 1000
 	bt accept web.test "$WEB_PORT"
 	expect_bind_ok
-	local ms
-	ms=$(output_value elapsed_ms)
-	((ms >= 900)) || fail "accept returned after $ms ms, before reply 2"
+	# elapsed_ms: bind_test's own measure of accept(); reply 2 is 1 s late.
+	expect_ms "$(output_value elapsed_ms)" 900 1000 2000 "accept()"
 }
 
 @test "reply 2 in 1-byte pieces: accept() waits for all of it, nothing is lost (blocking, non-blocking)" {
@@ -364,18 +362,6 @@ expect_bind_ok() {
 	[[ $(count_records cmd 2) -eq 0 ]] || fail "unexpected BIND:" "$(cat "$TS_RECORD")"
 }
 
-# local_listen_ok EXPECTED_BND: the listener stayed local (an unshimmed
-# peer reached it on EXPECTED_BND) and the server saw no BIND.
-local_listen_ok() {
-	expect_status 0
-	expect_line "bnd=$1"
-	expect_line "data=HELLO-FROM-REMOTE"
-	expect_line "peer read=HELLO-FROM-CLIENT"
-	expect_line "peer status=0"
-	wait_records 1
-	[[ $(count_records cmd 2) -eq 0 ]] || fail "unexpected BIND:" "$(cat "$TS_RECORD")"
-}
-
 @test "bind = auto: a wildcard bind to port 0 becomes a BIND" {
 	start_testserver --bind-self-connect
 	proxy_conf "$CONF" "$TS_PORT"
@@ -404,7 +390,7 @@ local_listen_ok() {
 	start_testserver --bind-self-connect
 	proxy_conf "$CONF" "$TS_PORT"
 	local port
-	port=$(free_port)
+	port=$(free_port) || return 1
 	bt accept web.test "$WEB_PORT" --bind-port "$port" --local-peer
 	local_listen_ok "0.0.0.0:$port"
 }

@@ -35,6 +35,11 @@ fi
 # wrapper), and what LD_PRELOAD is when socksify is off.
 PRELOAD=${ASAN_RT:+$ASAN_RT }$LIB
 BASE_PRELOAD=$ASAN_RT
+# How much slower this pass runs: upper time limits are a configured time
+# plus a margin, and the margin is TIME_SCALE times larger in the ASan pass
+# (see expect_ms).
+TIME_SCALE=1
+[[ -z $ASAN_RT ]] || TIME_SCALE=3
 
 # Fixed credentials for danted's "username" method.  The hash is
 # SHA-512-crypt of DANTED_PASS (openssl passwd -6 -salt socksifytest).
@@ -66,10 +71,6 @@ scope_dir() {
 	printf '%s\n' "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}"
 }
 
-now_ms() {
-	date +%s%3N
-}
-
 # Only "lo" may exist: anything else means we could reach a real network.
 require_isolation() {
 	local ifs
@@ -82,11 +83,13 @@ require_isolation() {
 	fi
 }
 
+# Every check returns on its own: callers use "require_build || return 1",
+# and in that context bash ignores errexit inside the function.
 require_build() {
-	[[ -f $LIB ]] || fail "missing $LIB (run make)"
+	[[ -f $LIB ]] || fail "missing $LIB (run make)" || return 1
 	local p
 	for p in tcp_get resolve udp_send threads; do
-		[[ -x $TESTBIN/$p ]] || fail "missing $TESTBIN/$p (run make)"
+		[[ -x $TESTBIN/$p ]] || fail "missing $TESTBIN/$p (run make)" || return 1
 	done
 }
 
@@ -151,8 +154,32 @@ wait_listen() {
 	return 1
 }
 
+# free_port: a port for a server that must be told its port (danted,
+# microsocks, a client binding an explicit port), or one nothing listens
+# on (a proxy that is down).  Servers that can pick their own port do so
+# and report it in a port file instead (start_http, start_testserver).
+# tests/bats/run pins the namespace's ephemeral range
+# (net.ipv4.ip_local_port_range) to FREE_PORT_MAX+1..60999, so no bind to
+# port 0 and no outgoing connection ever gets a port below it; free_port
+# hands out each port of FREE_PORT_MIN..FREE_PORT_MAX once per run (a
+# counter in BATS_RUN_TMPDIR), so it stays free until its server takes it.
+# (It used to bind port 0 and let the port go again before the server
+# bound it: any connection could take it in between.)
+FREE_PORT_MIN=20000
+FREE_PORT_MAX=32767
 free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	local counter=$BATS_RUN_TMPDIR/socksify-next-port low port
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+	((low > FREE_PORT_MAX)) ||
+		fail "the ephemeral port range starts at $low, inside free_port's" \
+			"$FREE_PORT_MIN..$FREE_PORT_MAX (use tests/bats/run)" || return 1
+	port=$(
+		exec 9>>"$counter.lock" && flock 9 || exit 1
+		p=$(cat "$counter" 2>/dev/null) || p=$FREE_PORT_MIN
+		echo $((p + 1)) >"$counter" && echo "$p"
+	) || return 1
+	((port <= FREE_PORT_MAX)) || fail "free_port: all of $FREE_PORT_MIN..$FREE_PORT_MAX used" || return 1
+	echo "$port"
 }
 
 # ---------------------------------------------------------------- servers
@@ -201,6 +228,22 @@ start_sentinel() {
 	wait_file "$dir/sentinel.port" "$SPAWNED_PID"
 }
 
+# start_udp_sink NAME HOST: a UDP server that logs every datagram
+# ("from=ADDR:PORT data=TEXT", tests/servers/udp_sink.py); sets UDP_PORT
+# and UDP_LOG.
+start_udp_sink() {
+	local name=$1 host=$2 dir
+	dir=$(scope_dir)
+	[[ $host == *:* ]] && host="[$host]"
+	export UDP_LOG="$dir/udp-$name.log"
+	: >"$UDP_LOG"
+	spawn "udp-$name" "$PY" "$SERVERS/udp_sink.py" --listen "$host:0" \
+		--port-file "$dir/udp-$name.port" --log "$UDP_LOG"
+	wait_file "$dir/udp-$name.port" "$SPAWNED_PID" || return 1
+	UDP_PORT=$(<"$dir/udp-$name.port")
+	export UDP_PORT
+}
+
 # start_danted [--username] [EXTRA CONFIG LINES...]
 # Runs danted in a private mount namespace whose /etc/hosts knows
 # web.test -> 127.0.0.3 (the client's does not) and whose resolver points
@@ -216,8 +259,8 @@ start_danted() {
 		shift
 	fi
 	dir=$(scope_dir)/danted
-	mkdir -p "$dir"
-	DANTED_PORT=$(free_port)
+	mkdir -p "$dir" || return 1
+	DANTED_PORT=$(free_port) || return 1
 	export DANTED_PORT DANTED_LOG="$dir/danted.log"
 	write_danted_conf "$dir/danted.conf" "$method" "$@"
 	printf '127.0.0.1 localhost\n127.0.0.3 web.test\n::1 web6.test\n' \
@@ -391,12 +434,24 @@ skip_curl_under_asan() {
 	[[ -z $ASAN_RT ]] || skip "curl hangs under a preloaded ASan runtime"
 }
 
-# Runs CMD and sets ELAPSED_MS.
-timed_run() {
-	local t0
-	t0=$(now_ms)
-	run "$@"
-	ELAPSED_MS=$(($(now_ms) - t0))
+# expect_ms MS LOW HIGH MARGIN WHAT: a time MS (milliseconds) measured
+# inside the program, around the call that waits (connect_ms= of tcp_get,
+# elapsed_ms= of bind_test and hostile, the step times of --check), never
+# around a process's start-up: LOW <= MS <= HIGH + MARGIN * TIME_SCALE.
+expect_ms() {
+	local ms=$1 low=$2 high=$(($3 + $4 * TIME_SCALE)) what=$5
+	[[ $ms =~ ^[0-9]+$ ]] ||
+		fail "$what: no time measured ('$ms'); output:" "$output" || return 1
+	((ms >= low)) ||
+		fail "$what took $ms ms, less than $low ms; output:" "$output" || return 1
+	((ms <= high)) ||
+		fail "$what took $ms ms, more than $high ms; output:" "$output"
+}
+
+# expect_connect_ms LOW HIGH MARGIN: tcp_get's connect() (its
+# "connect_ms=" line) took LOW to HIGH + MARGIN * TIME_SCALE ms.
+expect_connect_ms() {
+	expect_ms "$(output_value connect_ms)" "$1" "$2" "$3" "connect()"
 }
 
 # ---------------------------------------------------------- setup/teardown
@@ -529,6 +584,20 @@ import json, sys
 records = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(sum(1 for r in records if str(r.get(sys.argv[2])) == sys.argv[3]))
 PYEOF
+}
+
+# local_listen_ok EXPECTED_BND: bind_test's listener stayed local (an
+# unshimmed peer, --local-peer, reached it on EXPECTED_BND, and data went
+# both ways) and the test server saw no BIND.  Each check returns on its
+# own: bind.bats calls this as "local_listen_ok ... || return 1".
+local_listen_ok() {
+	expect_status 0 || return 1
+	expect_line "bnd=$1" || return 1
+	expect_line "data=HELLO-FROM-REMOTE" || return 1
+	expect_line "peer read=HELLO-FROM-CLIENT" || return 1
+	expect_line "peer status=0" || return 1
+	wait_records 1 || return 1
+	[[ $(count_records cmd 2) -eq 0 ]] || fail "unexpected BIND:" "$(cat "$TS_RECORD")"
 }
 
 # expect_line LINE: the output has LINE as a whole line.

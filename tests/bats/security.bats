@@ -29,12 +29,37 @@ load helpers
 	[[ -z $output ]] || fail "/bin/true printed something:" "$output"
 }
 
+# expect_nothing_went_out: no connection reached the web server or the
+# proxy (the config file names a working one; the bad environment value
+# must void it).
+expect_nothing_went_out() {
+	[[ ! -s $HTTP_LOG ]] || fail "the web server saw a connection:" "$(cat "$HTTP_LOG")" || return 1
+	[[ ! -s $TS_RECORD ]] || fail "the proxy saw a connection:" "$(cat "$TS_RECORD")"
+}
+
 @test "an over-long or malformed environment value is rejected with a clear message, nothing goes direct" {
-	local long
+	start_http web 127.0.0.3
+	start_testserver
+	# A working proxy and, without the bad value, a direct route to
+	# loopback (direct_loopback defaults to yes).
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:$TS_PORT"
+	local long bad target
 	long="socks5h://$(printf 'a%.0s' {1..2000})@127.0.0.1:1080"
-	run env SOCKSIFY_PROXY="$long" LD_PRELOAD="$PRELOAD" "$TESTBIN/resolve" web.test
+	for bad in "$long|proxy URL too long" \
+		"http://127.0.0.1:1080|proxy URL must start with socks5:// or socks5h://"; do
+		for target in 127.0.0.3 web.test; do
+			run run_isolated env SOCKSIFY_CONF="$CONF" SOCKSIFY_PROXY="${bad%%|*}" \
+				LD_PRELOAD="$PRELOAD" "$TESTBIN/tcp_get" "$target" "$HTTP_PORT" /must-not-arrive
+			expect_errno EACCES || return 1
+			expect_contains "error: connect: EACCES" || return 1
+			expect_contains "SOCKSIFY_PROXY: ${bad#*|}" || return 1
+			expect_nothing_went_out || return 1
+		done
+	done
+	# The same connection without the bad value does go out (direct): the
+	# checks above could fail.
+	run run_isolated env SOCKSIFY_CONF="$CONF" LD_PRELOAD="$PRELOAD" \
+		"$TESTBIN/tcp_get" 127.0.0.3 "$HTTP_PORT" /control
 	expect_status 0
-	expect_contains "SOCKSIFY_PROXY: proxy URL too long"
-	run env SOCKSIFY_PROXY="http://127.0.0.1:1080" LD_PRELOAD="$PRELOAD" "$TESTBIN/resolve" web.test
-	expect_contains "SOCKSIFY_PROXY: proxy URL must start with socks5:// or socks5h://"
+	expect_contains "path=/control peer=127.0.0.1"
 }

@@ -26,7 +26,7 @@ setup() {
 
 # The last request the file's test server saw was for PATH by name.
 expect_last_request() {
-	wait_records 1
+	wait_records 1 || return 1
 	expect_record host web.test || return 1
 	grep -q "GET $1 peer=127.0.0.2" "$WEB_LOG" || fail "no proxied GET $1"
 }

@@ -6,6 +6,11 @@
  * stderr.  Failures print "error: STEP: ENAME (strerror)" and exit 1, so
  * the bats suite can assert the exact errno socksify produced.
  *
+ * Whether it succeeded or not, connect() is timed here and reported as
+ * "connect_ms=N" on stderr (with --nonblock: until the outcome is known),
+ * so the suite's time limits never include process, wrapper or namespace
+ * start-up.
+ *
  * --nonblock  O_NONBLOCK socket: connect() may return 0 or EINPROGRESS,
  *             completion is awaited with poll() + SO_ERROR, and all I/O
  *             goes through poll(), like an event-loop client.
@@ -15,6 +20,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IO_TIMEOUT_MS 30000
@@ -61,6 +67,14 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		o->path = pos[2];
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
 /* Wait until fd is ready for events; 0 or ETIMEDOUT / errno. */
 static int wait_fd(int fd, short events)
 {
@@ -103,6 +117,7 @@ static int open_and_connect(const struct opts *o, const struct addrinfo *ai)
 	socklen_t len = ai->ai_addrlen;
 	int family = ai->ai_family;
 	int fd, err;
+	long t0;
 
 	if (o->v6sock && family == AF_INET) {
 		tu_map_v4((const struct sockaddr_in *)(const void *)sa, &mapped);
@@ -115,12 +130,15 @@ static int open_and_connect(const struct opts *o, const struct addrinfo *ai)
 		tu_report_errno("socket", errno);
 		exit(1);
 	}
-	if (o->nonblock) {
+	if (o->nonblock)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	t0 = now_ms();
+	if (o->nonblock)
 		err = connect_nonblock(fd, sa, len);
-	} else {
+	else
 		err = connect(fd, sa, len) == 0 ? 0 : errno;
-	}
+	fprintf(stderr, "connect_ms=%ld\n", now_ms() - t0);
+	fflush(stderr);
 	if (err) {
 		tu_report_errno("connect", err);
 		exit(1);

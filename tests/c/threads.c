@@ -1,8 +1,11 @@
-/* threads HOST PORT NTHREADS NCONN
+/* threads HOST PORT NTHREADS NCONN [PEER]
  *
  * NTHREADS threads each do NCONN x (getaddrinfo + connect + GET /tT-I) and
  * check that the body names their own path, so crossed or lost
- * connections inside socksify's per-fd state show up as failures.
+ * connections inside socksify's per-fd state show up as failures.  With
+ * PEER, the body must also say that the server saw the connection come
+ * from PEER (tests/servers/http_server.py answers "path=P peer=ADDR"): the
+ * proxy's outbound address proves the request went through the proxy.
  * Prints "ok TOTAL" and exits 0 when every request succeeded; otherwise
  * one "fail ..." line per failure, then "failed F of TOTAL", exit 1. */
 #include "testutil.h"
@@ -10,7 +13,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
-static const char *g_host, *g_port;
+static const char *g_host, *g_port, *g_peer;
 static int g_nconn;
 static pthread_mutex_t g_out_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -64,7 +67,10 @@ static int one_request(int t, int i)
 
 	if (fd < 0)
 		return 0;
-	snprintf(want, sizeof(want), "path=/t%d-%d ", t, i);
+	if (g_peer)
+		snprintf(want, sizeof(want), "path=/t%d-%d peer=%s\n", t, i, g_peer);
+	else
+		snprintf(want, sizeof(want), "path=/t%d-%d ", t, i);
 	snprintf(req, sizeof(req), "GET /t%d-%d HTTP/1.0\r\n\r\n", t, i);
 	err = tu_send_all(fd, req, strlen(req));
 	if (!err)
@@ -75,7 +81,7 @@ static int one_request(int t, int i)
 		return 0;
 	}
 	if (!strstr(resp, want)) {
-		report(t, i, "body", "missing own path");
+		report(t, i, "body", g_peer ? "missing own path or the proxy's address" : "missing own path");
 		return 0;
 	}
 	return 1;
@@ -97,10 +103,11 @@ int main(int argc, char **argv)
 	long total = 0;
 	int nthreads;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: threads HOST PORT NTHREADS NCONN\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: threads HOST PORT NTHREADS NCONN [PEER]\n");
 		return 2;
 	}
+	g_peer = argc == 6 ? argv[5] : NULL;
 	g_host = argv[1];
 	g_port = argv[2];
 	nthreads = atoi(argv[3]);

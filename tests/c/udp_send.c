@@ -3,13 +3,16 @@
  * Sends one datagram two ways and reports each on its own line:
  *   "sendto: ok"        or "error: sendto: ENAME (strerror)"
  *   "connect+send: ok"  or "error: connect: ENAME ..." / "error: send: ..."
- * Exit status 1 if either failed.  socksify blocks UDP to non-direct
- * destinations (EPERM) unless "udp = allow". */
+ * The payloads say which way they went ("socksify-udp-test sendto\n",
+ * "socksify-udp-test connect+send\n"), so a receiver can tell which
+ * arrived.  Exit status 1 if either failed.  socksify blocks UDP to
+ * non-direct destinations (EPERM) unless "udp = allow". */
 #include "testutil.h"
 
 #include <unistd.h>
 
-static const char payload[] = "socksify-udp-test\n";
+static const char payload_sendto[] = "socksify-udp-test sendto\n";
+static const char payload_send[] = "socksify-udp-test connect+send\n";
 
 static int try_sendto(const struct addrinfo *ai)
 {
@@ -20,8 +23,8 @@ static int try_sendto(const struct addrinfo *ai)
 		tu_report_errno("socket", errno);
 		return 0;
 	}
-	ok = sendto(fd, payload, sizeof(payload) - 1, 0, ai->ai_addr,
-		    ai->ai_addrlen) >= 0;
+	ok = sendto(fd, payload_sendto, sizeof(payload_sendto) - 1, 0,
+		    ai->ai_addr, ai->ai_addrlen) >= 0;
 	if (ok)
 		printf("sendto: ok\n");
 	else
@@ -41,7 +44,7 @@ static int try_connect_send(const struct addrinfo *ai)
 	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)
 		tu_report_errno("connect", errno);
-	else if (send(fd, payload, sizeof(payload) - 1, 0) < 0)
+	else if (send(fd, payload_send, sizeof(payload_send) - 1, 0) < 0)
 		tu_report_errno("send", errno);
 	else
 		ok = 1;

@@ -3,13 +3,16 @@
 # and matcher, the domain matcher.  Included by the main Makefile.
 #
 #   make fuzz          each target for FUZZ_SECONDS (default 60)
-#   make fuzz-smoke    each target for FUZZ_SMOKE_SECONDS (default 5)
+#   make fuzz-smoke    each target for FUZZ_SMOKE_SECONDS (default 5),
+#                      from the seed corpus only (part of make test)
 #   make fuzz-build    only build them (build/fuzz/fuzz_NAME)
 #
 # Needs clang with the libFuzzer runtime: on Debian bookworm the packages
-# clang (clang-14) and libclang-rt-14-dev.  Inputs found are written to
-# build/fuzz/corpus/NAME (the seed corpus tests/fuzz/corpus/NAME is only
-# read); crashes go to build/fuzz/artifacts/.  Output: one line per target,
+# clang (clang-14) and libclang-rt-14-dev.  `make fuzz` writes the inputs
+# it finds to build/fuzz/corpus/NAME and builds on them the next time; the
+# smoke run starts from the seed corpus (tests/fuzz/corpus/NAME, only
+# read) alone each time, with a fresh working corpus it then removes.
+# Crashes go to build/fuzz/artifacts/.  Output: one line per target,
 # "fuzz_NAME  N passed, N failed  (EXECS execs)", then the total
 # "fuzz: N passed, N failed" (see tests/fuzz/run.sh).
 
@@ -35,4 +38,4 @@ fuzz: fuzz-build
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 fuzz-smoke: fuzz-build
-	sh tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_NAMES)
+	sh tests/fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS) $(FUZZ_NAMES)

@@ -1,9 +1,17 @@
 #!/bin/sh
-# tests/fuzz/run.sh SECONDS NAME...: run each libFuzzer target
+# tests/fuzz/run.sh [--smoke] SECONDS NAME...: run each libFuzzer target
 # build/fuzz/fuzz_NAME for SECONDS seconds over its seed corpus
-# (tests/fuzz/corpus/NAME, read only) and its working corpus
-# (build/fuzz/corpus/NAME, where new inputs go).  Called by `make fuzz`
-# and `make fuzz-smoke` (tests/fuzz/fuzz.mk).
+# (tests/fuzz/corpus/NAME, read only) and a working corpus, where new
+# inputs go.  Called by `make fuzz` and `make fuzz-smoke` (tests/fuzz/fuzz.mk).
+#
+#   (default)  the working corpus is $FUZZ_OUT/corpus/NAME, kept between
+#              runs, so a long campaign builds on the ones before;
+#   --smoke    the working corpus is a fresh empty directory, removed
+#              afterwards: each run starts from the seed corpus only, so its
+#              result never depends on what an earlier run found.
+#
+# FUZZ_OUT (default build/fuzz) holds the working corpora, the logs
+# ($FUZZ_OUT/logs/NAME.log) and the crash artifacts ($FUZZ_OUT/artifacts/).
 #
 # Output, one line per target, then a total (the last line):
 #   fuzz_NAME                1 passed, 0 failed  (123456 execs)
@@ -14,16 +22,29 @@
 # Exit status 0 when every target passed.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+smoke=
+if [ "${1-}" = --smoke ]; then
+	smoke=1
+	shift
+fi
 secs=$1
 shift
-out=build/fuzz
-mkdir -p "$out/artifacts" "$out/logs"
+bins=build/fuzz
+out=${FUZZ_OUT:-build/fuzz}
+mkdir -p "$out/artifacts" "$out/logs" || exit 1
+fresh=
+if [ -n "$smoke" ]; then
+	fresh=$(mktemp -d "${TMPDIR:-/tmp}/socksify-fuzz-smoke.XXXXXX") || exit 1
+	trap 'rm -rf "$fresh"' EXIT
+	trap 'exit 1' HUP INT TERM
+fi
 passed=0
 failed=0
 for name in "$@"; do
-	bin=$out/fuzz_$name
+	bin=$bins/fuzz_$name
 	seed=tests/fuzz/corpus/$name
 	work=$out/corpus/$name
+	[ -z "$fresh" ] || work=$fresh/$name
 	log=$out/logs/$name.log
 	mkdir -p "$work" "$seed"
 	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \

@@ -28,6 +28,19 @@ LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LAB_HOME=$LAB_ROOT/tests/lab
 LAB_SOCKSIFY=${SOCKSIFY_WRAPPER:-$LAB_ROOT/scripts/socksify}
 LAB_LIB=${SOCKSIFY_LIB:-$LAB_ROOT/build/libsocksify.so}
+# SOCKSIFY_TEST_ASAN=1 (tests/run.sh's second pass): clients run with the
+# ASan+UBSan build behind the ASan runtime, which must come first in
+# LD_PRELOAD (lab_sfy puts it there, the wrapper keeps it first), and a
+# sanitizer report fails the test (lab_asan_setup, lab_no_sanitizer_report).
+# Tests that do not load the library, or whose program hangs under the
+# runtime (curl, lftp, git's libcurl helper), skip in that pass
+# (lab_skip_under_asan): they are not counted as passes of the ASan build.
+LAB_ASAN_RT=
+if [[ ${SOCKSIFY_TEST_ASAN-} == 1 ]]; then
+	LAB_LIB=$LAB_ROOT/build/asan/libsocksify.so
+	LAB_ASAN_RT=$(cc -print-file-name=libasan.so)
+	export SOCKSIFY_LIB=$LAB_LIB
+fi
 LAB_SERVERS=$LAB_ROOT/tests/servers
 LAB_PY=/usr/bin/python3
 LAB_LIFETIME=${LAB_LIFETIME:-300}       # seconds any lab server may live
@@ -87,7 +100,32 @@ lab_missing_packages() {
 }
 
 lab_require_build() {
-	[[ -f $LAB_LIB ]] || lab_fail "missing $LAB_LIB (run make)"
+	[[ -f $LAB_LIB ]] || lab_fail "missing $LAB_LIB (run make)" || return 1
+	[[ -z $LAB_ASAN_RT || -f $LAB_ASAN_RT ]] || lab_fail "missing the ASan runtime ($LAB_ASAN_RT)"
+}
+
+# lab_skip_under_asan REASON: skip this test in the ASan pass.
+lab_skip_under_asan() {
+	[[ -z $LAB_ASAN_RT ]] || skip "$1"
+}
+
+# lab_asan_setup: in the ASan pass, sanitizer reports of this test's
+# clients go to $BATS_TEST_TMPDIR/sanitizer.*.  For setup().
+lab_asan_setup() {
+	[[ -n $LAB_ASAN_RT ]] || return 0
+	export ASAN_OPTIONS="detect_leaks=0:log_path=$BATS_TEST_TMPDIR/sanitizer"
+	export UBSAN_OPTIONS="print_stacktrace=1:log_path=$BATS_TEST_TMPDIR/sanitizer"
+}
+
+# lab_no_sanitizer_report: fails, showing it, if a client of this test
+# wrote a sanitizer report.  For teardown().
+lab_no_sanitizer_report() {
+	local f
+	for f in "$BATS_TEST_TMPDIR"/sanitizer.*; do
+		[[ -e $f ]] || continue
+		lab_fail "sanitizer report $f:" "$(head -n 40 "$f")"
+		return 1
+	done
 }
 
 # lab_names OWNER: sets LAB_ID and the namespace names.
@@ -490,14 +528,39 @@ in_client() {
 }
 
 # lab_sfy [-c CONF] CMD...: CMD under scripts/socksify in the client
-# namespace; the config defaults to $LAB_CONF (the IPv4 proxy).
+# namespace; the config defaults to $LAB_CONF (the IPv4 proxy).  In the
+# ASan pass the runtime is preloaded first and the wrapper adds the ASan
+# build (SOCKSIFY_LIB) after it.
 lab_sfy() {
 	local conf=${LAB_CONF:-$LAB_HOME/client-v4.conf}
 	if [[ ${1-} == -c ]]; then
 		conf=$2
 		shift 2
 	fi
-	in_client "$LAB_SOCKSIFY" -c "$conf" -- "$@"
+	if [[ -n $LAB_ASAN_RT ]]; then
+		in_client env LD_PRELOAD="$LAB_ASAN_RT" "$LAB_SOCKSIFY" -c "$conf" -- "$@"
+	else
+		in_client "$LAB_SOCKSIFY" -c "$conf" -- "$@"
+	fi
+}
+
+# lab_expect_pass_library: a program under lab_sfy has this pass's build
+# of the library mapped (and, in the ASan pass, the runtime before it).
+lab_expect_pass_library() {
+	local maps want=$LAB_LIB
+	# The ASan pass is for this build, whatever LAB_LIB says.
+	[[ ${SOCKSIFY_TEST_ASAN-} != 1 ]] || want=$LAB_ROOT/build/asan/libsocksify.so
+	maps=$(lab_sfy "$LAB_PY" -c 'print(open("/proc/self/maps").read())' | awk '{ print $6 }' | grep '\.so' | uniq) ||
+		lab_fail "could not read the client's maps" || return 1
+	grep -qxF "$(readlink -f "$want")" <<<"$maps" ||
+		lab_fail "$want is not mapped in the client:" "$maps" || return 1
+	if [[ -n $LAB_ASAN_RT ]]; then
+		grep -q '/libasan\.so' <<<"$maps" ||
+			lab_fail "the ASan runtime is not mapped in the client:" "$maps" || return 1
+	else
+		! grep -q '/libasan\.so\|/asan/libsocksify\.so' <<<"$maps" ||
+			lab_fail "the release pass loaded ASan:" "$maps" || return 1
+	fi
 }
 
 # ------------------------------------------------------------ assertions
