@@ -17,6 +17,7 @@
 
 int sfy_async_count;
 int sfy_async_used;
+unsigned sfy_async_settled;
 int ae_failed_count; /* entries in A_FAILED: epoll events to mark */
 
 #define CHUNK 256
@@ -185,6 +186,7 @@ static void take_over(struct entry *a, const struct ae_held *h)
 static void finish(struct entry *a, int err)
 {
 	struct job *j = a->job;
+	__atomic_add_fetch(&sfy_async_settled, 1, __ATOMIC_RELEASE);
 	wake_siblings(a, err ? sfy_now_ms() : sfy_now_ms() + 1000);
 	sfy_log_outcome(&j->proxy, &j->e.dst, &j->e, err, j->t0);
 	if (err) {

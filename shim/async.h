@@ -20,6 +20,9 @@ static inline int sfy_async_any(void)
  * filters its events from then on (a thread may have entered its wait
  * before the handshake began). */
 extern int sfy_async_used;
+/* Handshakes ended so far (done or failed): a wait that saw this change
+ * has the program's own events to collect before it may return empty. */
+extern unsigned sfy_async_settled;
 
 /* Take over fd, whose TCP connect to p is under way (connected: done
  * already), with e started for the exchange and info what connect() will

@@ -9,6 +9,7 @@
  * handshake nobody takes is closed after PARK_MS.  The program's close(),
  * dup2() or close_range() over a parked number drop it. */
 #include "async_int.h"
+#include "sfy_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +62,7 @@ int ae_park(struct entry *a, const struct ae_held *held)
 	pthread_mutex_unlock(&park_lock);
 	if (old.fd >= 0)
 		discard(&old);
+	sfy_log(SFY_LOG_DEBUG, "fd %d closed during its handshake: parked as fd %d", a->fd, keep);
 	return 1;
 }
 
@@ -105,7 +107,7 @@ static void drop_where(int (*match)(const struct park *, long long, long long), 
 		return;
 	pthread_mutex_lock(&park_lock);
 	for (int i = 0; i < n_parks;)
-		if (match(&parks[i], x, y) && (!pid || parks[i].pid == pid))
+		if (match(&parks[i], x, y) && (pid <= 0 || parks[i].pid == pid))
 			gone[n++] = parks[i], parks[i] = parks[--n_parks];
 		else
 			i++;
@@ -113,6 +115,8 @@ static void drop_where(int (*match)(const struct park *, long long, long long), 
 	for (int i = 0; i < n; i++) {
 		if (close_fd)
 			REAL(close)(gone[i].fd);
+		if (close_fd && pid < 0)
+			sfy_log(SFY_LOG_DEBUG, "parked handshake (fd %d) taken by no one: closed", gone[i].fd);
 		free(gone[i].held.job);
 	}
 }
@@ -136,7 +140,7 @@ static int any(const struct park *p, long long x, long long y)
 
 void ae_park_expire(void)
 {
-	drop_where(expired, sfy_now_ms(), 0, 1, 0);
+	drop_where(expired, sfy_now_ms(), 0, 1, -1); /* -1: any process's, logged */
 }
 
 void ae_park_closing(int first, int last)

@@ -238,12 +238,36 @@ SFY_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return rc;
 }
 
+/* Handshakes ended during this wait gave the program its registrations
+ * back, and the kernel has their events now: they go out with this call's
+ * (node runs its overdue timers before its next wait, and a connection
+ * that one of them was racing must not lose).  Events already among the
+ * first n are not repeated. */
+static int collect_ended(int epfd, struct epoll_event *ev, int n, int max, const sigset_t *mask)
+{
+	int more = REAL(epoll_pwait)(epfd, ev + n, max - n, 0, mask);
+	if (more <= 0)
+		return 0;
+	more = sfy_async_epoll_filter(epfd, ev + n, more);
+	int kept = 0;
+	for (int i = n; i < n + more; i++) {
+		int seen = 0;
+		for (int j = 0; j < n && !seen; j++)
+			seen = ev[j].data.u64 == ev[i].data.u64;
+		if (!seen)
+			ev[n + kept++] = ev[i];
+	}
+	return kept;
+}
+
 static int epoll_common(int epfd, struct epoll_event *ev, int max, long long timeout_ms, const sigset_t *mask)
 {
 	long long end = end_after(timeout_ms);
+	int collect = 0;
 	for (;;) {
 		int used = __atomic_load_n(&sfy_async_used, __ATOMIC_ACQUIRE);
-		int ms = used ? capped_ms(end) : (int)left_ms(end);
+		int ms = collect ? 0 : used ? capped_ms(end) : (int)left_ms(end);
+		unsigned settled = __atomic_load_n(&sfy_async_settled, __ATOMIC_ACQUIRE);
 		int rc = REAL(epoll_pwait)(epfd, ev, max, ms, mask);
 		/* A handshake may have begun in another thread during the wait:
 		 * read the flag again before trusting the events. */
@@ -251,8 +275,17 @@ static int epoll_common(int epfd, struct epoll_event *ev, int max, long long tim
 			return rc;
 		sfy_async_expire();
 		rc = sfy_async_epoll_filter(epfd, ev, rc);
-		if (rc > 0 || timeout_ms == 0 || left_ms(end) == 0)
+		/* A handshake that ended here gave the program its registration
+		 * back, and the kernel has its event now: one more look without
+		 * waiting, even when the time is up (a timer of the program's
+		 * must not run before the connection it was racing is seen). */
+		int ended = __atomic_load_n(&sfy_async_settled, __ATOMIC_ACQUIRE) != settled;
+		if (ended && rc > 0 && rc < max)
+			rc += collect_ended(epfd, ev, rc, max, mask);
+		int timeup = timeout_ms == 0 || left_ms(end) == 0;
+		if (rc > 0 || (timeup && (collect || !ended)))
 			return rc;
+		collect = ended && !collect;
 	}
 }
 

@@ -94,10 +94,12 @@ time.sleep(0.5)
 p = select.poll()
 for s in socks:
     p.register(s, select.POLLOUT)
-n, end = 0, time.monotonic() + 5
-while n < 5 and time.monotonic() < end:
-    n += len(p.poll(100))
-print("ready", n)' "$WEB_PORT"
+ready, end = set(), time.monotonic() + 8
+while len(ready) < 5 and time.monotonic() < end:
+    for fd, ev in p.poll(100):
+        ready.add(fd)
+        p.unregister(fd)
+print("ready", len(ready))' "$WEB_PORT"
 	expect_status 0
 	expect_contains "ready 5"
 	[[ $(wc -l <"$TS_RECORD") -eq 5 ]] || fail "proxy connections:" "$(cat "$TS_RECORD")"
