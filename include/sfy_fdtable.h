@@ -43,6 +43,9 @@ struct sfy_fdinfo {
 	struct sfy_epoll_reg epoll[SFY_FD_MAX_EPOLL];
 };
 
+/* Keep regs (*n of SFY_FD_MAX_EPOLL used) in step with epoll_ctl(epfd, op,
+ * fd, ev): -1 when an ADD or MOD does not fit. */
+int sfy_epoll_reg_note(struct sfy_epoll_reg *regs, int *n, int epfd, int op, const struct epoll_event *ev);
 /* Record info for fd (fills dev/ino itself, except for a CONNECT entry, which
  * needs none).  Returns 0 or -1 (ENOMEM, EBADF). */
 int sfy_fd_set(int fd, struct sfy_fdinfo *info);

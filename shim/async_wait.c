@@ -136,21 +136,9 @@ int sfy_async_poll_finish(struct pollfd *fds, nfds_t n, const short *saved, int 
 /* Caller holds a->lock. */
 static void note_reg(struct entry *a, int epfd, int op, const struct epoll_event *ev)
 {
-	int i = 0;
-	while (i < a->n_regs && a->regs[i].epfd != epfd)
-		i++;
-	if (op == EPOLL_CTL_DEL) {
-		if (i < a->n_regs)
-			a->regs[i] = a->regs[--a->n_regs];
-	} else if (ev && i < SFY_FD_MAX_EPOLL) {
-		a->regs[i].epfd = epfd;
-		a->regs[i].ev = *ev;
-		if (i == a->n_regs)
-			a->n_regs++;
-	} else {
+	if (sfy_epoll_reg_note(a->regs, &a->n_regs, epfd, op, ev) < 0 && ev)
 		sfy_log(SFY_LOG_WARN, "fd %d: in more than %d epoll sets; the handshake cannot follow the others", a->fd,
 			SFY_FD_MAX_EPOLL);
-	}
 }
 
 int sfy_async_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)

@@ -149,20 +149,28 @@ void sfy_fd_copy(int from, int to)
 	pthread_mutex_unlock(&table_lock);
 }
 
-static void note_epoll_locked(struct sfy_fdinfo *info, int epfd, int op, const struct epoll_event *ev)
+int sfy_epoll_reg_note(struct sfy_epoll_reg *regs, int *n, int epfd, int op, const struct epoll_event *ev)
 {
 	int i = 0;
-	while (i < info->n_epoll && info->epoll[i].epfd != epfd)
+	while (i < *n && regs[i].epfd != epfd)
 		i++;
 	if (op == EPOLL_CTL_DEL) {
-		if (i < info->n_epoll)
-			info->epoll[i] = info->epoll[--info->n_epoll];
-	} else if (ev && (i < info->n_epoll || info->n_epoll < SFY_FD_MAX_EPOLL)) {
-		info->epoll[i].epfd = epfd;
-		info->epoll[i].ev = *ev;
-		if (i == info->n_epoll)
-			info->n_epoll++;
+		if (i < *n)
+			regs[i] = regs[--*n];
+		return 0;
 	}
+	if (!ev || i == SFY_FD_MAX_EPOLL)
+		return -1;
+	regs[i].epfd = epfd;
+	regs[i].ev = *ev;
+	if (i == *n)
+		(*n)++;
+	return 0;
+}
+
+static void note_epoll_locked(struct sfy_fdinfo *info, int epfd, int op, const struct epoll_event *ev)
+{
+	sfy_epoll_reg_note(info->epoll, &info->n_epoll, epfd, op, ev);
 }
 
 void sfy_fd_note_epoll(int fd, int epfd, int op, const struct epoll_event *ev)
