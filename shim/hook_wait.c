@@ -9,6 +9,7 @@
 #include "async.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -262,6 +263,16 @@ static int collect_ended(int epfd, struct epoll_event *ev, int n, int max, const
 
 static int epoll_common(int epfd, struct epoll_event *ev, int max, long long timeout_ms, const sigset_t *mask)
 {
+	if (__builtin_expect(!__atomic_load_n(&sfy_async_used, __ATOMIC_ACQUIRE), 1)) {
+		/* No handshake ever: libc's own wait, no clock read.  One may
+		 * have begun in another thread meanwhile: then look again at
+		 * the events (and wait on, for the program's whole time, should
+		 * they all be the handshake's: a rare overshoot). */
+		int rc = REAL(epoll_pwait)(epfd, ev, max, timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms, mask);
+		if (rc <= 0 || !__atomic_load_n(&sfy_async_used, __ATOMIC_ACQUIRE) ||
+		    (rc = sfy_async_epoll_filter(epfd, ev, rc)) > 0 || timeout_ms == 0)
+			return rc;
+	}
 	long long end = end_after(timeout_ms);
 	int collect = 0;
 	for (;;) {
@@ -310,7 +321,7 @@ SFY_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const str
 		int rc = REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
 		if (rc <= 0 || !__atomic_load_n(&sfy_async_used, __ATOMIC_ACQUIRE))
 			return rc;
-		if ((rc = sfy_async_epoll_filter(epfd, ev, rc)) > 0)
+		if ((rc = sfy_async_epoll_filter(epfd, ev, rc)) > 0 || (ts && !ts->tv_sec && !ts->tv_nsec))
 			return rc;
 	}
 	return epoll_common(epfd, ev, max, ts_ms(ts), mask);
