@@ -200,6 +200,11 @@ static void finish(struct entry *a, int err)
 	}
 	drop_job(a);
 	ae_arm(a);
+	/* Given back: a connected socket's registrations are the program's
+	 * business from now on (and an idle entry with none costs close()
+	 * nothing). */
+	if (!err)
+		a->n_regs = 0;
 }
 
 static void fail(struct entry *a, int err, const char *step)
@@ -463,8 +468,10 @@ int ae_touch(struct entry *a, int consume, int *err, short seen)
 	} else if (st == A_FAILED) {
 		*err = a->err;
 		rc = SFY_ASYNC_FAILED;
-		if (consume)
+		if (consume) {
 			ae_set_state(a, A_IDLE);
+			a->n_regs = 0; /* reported: nothing left to mark */
+		}
 	}
 	pthread_mutex_unlock(&a->lock);
 	return rc;

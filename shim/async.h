@@ -83,7 +83,6 @@ long long sfy_async_deadline(void);
 void sfy_async_expire(void);
 /* 1 when fd < nfds is a handshaking or failed fd. */
 int sfy_async_fd_involved(int fd);
-/* fd's handshake, for select(): the events to wait for now. */
 
 /* epoll: the program's registrations of handshaking fds are kept, and the
  * kernel's carry the engine's interest meanwhile. */
