@@ -3,7 +3,8 @@
  * the first hook that needs it (or before a fork), so that a program that
  * never touches the network pays next to nothing.  Real libc functions are
  * looked up at their first use (REAL() in shim.h), the fake pool at its
- * first use (sfy_names_pool). */
+ * first use (sfy_names_pool, shim/session.c).  The constructor also settles
+ * the session id (sfy_session_setup), which children must inherit. */
 #include "shim.h"
 #include "async.h"
 
@@ -40,10 +41,10 @@ static const struct {
 	size_t keep;
 } env_vars[] = {
 	{"SOCKSIFY_CONF", PATH_MAX + 1}, {"HOME", PATH_MAX + 1}, {"SOCKSIFY_PROXY", SFY_MAX_LINE + 1},
-	{"SOCKSIFY_LOG_LEVEL", 16}, {"SOCKSIFY_LOG_FILE", PATH_MAX + 1},
+	{"SOCKSIFY_LOG_LEVEL", 16}, {"SOCKSIFY_LOG_FILE", PATH_MAX + 1}, {"SOCKSIFY_SESSION", 66},
 };
 #define N_ENV_VARS (sizeof env_vars / sizeof env_vars[0])
-static char env_store[3 * (PATH_MAX + 2) + (SFY_MAX_LINE + 2) + 17];
+static char env_store[3 * (PATH_MAX + 2) + (SFY_MAX_LINE + 2) + 17 + 67];
 static const char *env_value[N_ENV_VARS];
 static int env_taken;
 static int env_secure;
@@ -86,45 +87,6 @@ static int config_needs_reading_now(void)
 	if (conf && *conf)
 		return conf[0] != '/';
 	return home && *home && home[0] != '/';
-}
-
-static struct sfy_pool *fake_pool;
-static pthread_mutex_t fake_pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static int fake_pool_failed;
-
-/* Created at first use rather than at start-up: most programs never resolve
- * a name, and a shared mapping costs some 15 us to set up. */
-struct sfy_pool *sfy_names_pool(void)
-{
-	struct sfy_pool *pool = __atomic_load_n(&fake_pool, __ATOMIC_ACQUIRE);
-	if (pool || !sfy_cfg.remote_dns)
-		return pool;
-	int failed_now = 0;
-	pthread_mutex_lock(&fake_pool_lock);
-	if (!fake_pool && !fake_pool_failed) {
-		pool = sfy_pool_new(&sfy_cfg.fake4, &sfy_cfg.fake6, sfy_cfg.fake_pool_size);
-		if (pool)
-			__atomic_store_n(&fake_pool, pool, __ATOMIC_RELEASE);
-		else
-			fake_pool_failed = failed_now = 1; /* names fail from now on: no retry, one log line */
-	}
-	pool = fake_pool;
-	pthread_mutex_unlock(&fake_pool_lock);
-	if (failed_now)
-		sfy_log(SFY_LOG_ERROR, "cannot create the fake address pool; names will not resolve");
-	return pool;
-}
-
-int sfy_fake_name(const struct sockaddr *sa, char *name, size_t cap)
-{
-	if (!sfy_cfg.remote_dns)
-		return 0;
-	struct sfy_pool *pool = __atomic_load_n(&fake_pool, __ATOMIC_ACQUIRE);
-	if (pool)
-		return sfy_pool_name(pool, sa, name, cap);
-	/* No pool yet, so no name: an address in a fake range is a stale one
-	 * (from another process, or from before an exec). */
-	return sfy_cidr_match(&sfy_cfg.fake4, sa) || sfy_cidr_match(&sfy_cfg.fake6, sa) ? -1 : 0;
 }
 
 /* Once-only initialisation without pthread_once (whose completion costs a
@@ -180,14 +142,14 @@ void sfy_init(void)
 
 /* Hold the fd table's lock across fork() so the child never inherits a
  * copy mid-update.  The parent initialises first, so that its children
- * inherit the configuration instead of each reading it, and creates the
- * fake pool if it has none yet: the pool is shared memory, not copied, so
- * names one side resolves after the fork are known to the other (lftp
- * resolves in a child); its lock is its own, nothing to hold for it. */
+ * inherit the configuration instead of each reading it.  The fake pool is
+ * shared memory with its own lock, nothing to hold for it: a session's
+ * children join it by name, and a private pool is made now so that both
+ * sides share it (sfy_session_before_fork). */
 static void before_fork(void)
 {
 	sfy_init();
-	sfy_names_pool();
+	sfy_session_before_fork();
 	sfy_fd_lock();
 	sfy_hosts_lock();
 	sfy_async_fork_prepare();
@@ -213,6 +175,7 @@ __attribute__((constructor)) static void sfy_constructor(void)
 	env_take();
 	int now = config_needs_reading_now();
 	pthread_mutex_unlock(&init_lock);
+	sfy_session_setup(env_lookup("SOCKSIFY_SESSION"), env_secure);
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	if (now)
 		sfy_init();

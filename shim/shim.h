@@ -21,14 +21,23 @@ struct sfy_fdinfo;
 
 extern struct sfy_config sfy_cfg;
 
-/* The fake-address pool when remote DNS is on, created at its first use
- * (or before a fork(), so that parent and children share it).  NULL when
- * remote DNS is off or the pool cannot be created: names then fail. */
+/* The session layer (shim/session.c).  The fake-address pool when remote
+ * DNS is on: the session's, joined or created at its first use.  NULL when
+ * remote DNS is off or the pool cannot be had: names then fail. */
 struct sfy_pool *sfy_names_pool(void);
 /* The name behind a fake address: 1 and name; 0 when sa is no fake address
- * (or remote DNS is off); -1 for a fake address no name holds.  Never
- * creates the pool. */
+ * (or remote DNS is off); -1 for a fake address no name holds.  Joins the
+ * session's pool, never creates one. */
 int sfy_fake_name(const struct sockaddr *sa, char *name, size_t cap);
+/* Constructor: the session id from the inherited SOCKSIFY_SESSION, or a new
+ * one exported to children; secure: a private pool. */
+void sfy_session_setup(const char *inherited, int secure);
+/* The id in use (NULL: private pool). */
+const char *sfy_session_id(void);
+/* pthread_atfork prepare: a private pool is made before the fork. */
+void sfy_session_before_fork(void);
+/* The process is ending: the leader removes the session's object. */
+void sfy_session_end(void);
 
 
 /* Idempotent, thread-safe; every hook calls it first. */

@@ -73,6 +73,7 @@ struct sfy_real {
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	ssize_t (*send)(int, const void *, size_t, int);
 	long (*syscall)(long, ...);
+	void (*_exit)(int) __attribute__((noreturn));
 };
 
 extern struct sfy_real sfy_real;
