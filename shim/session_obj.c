@@ -99,8 +99,10 @@ enum sfy_session_rc sfy_session_join(const char *path, const struct sfy_pool_set
 			return SFY_SESSION_ABSENT;
 		if (e == ELOOP)
 			return say(SFY_SESSION_REFUSED, why, whylen, "a symbolic link");
-		return say(e == EACCES || e == EPERM ? SFY_SESSION_REFUSED : SFY_SESSION_FAILED, why, whylen,
-			   "cannot open it: %s", strerror(e));
+		if (e == EISDIR)
+			return say(SFY_SESSION_REFUSED, why, whylen, "not a regular file (a directory)");
+		return say(e == EMFILE || e == ENFILE || e == ENOMEM ? SFY_SESSION_FAILED : SFY_SESSION_REFUSED, why,
+			   whylen, "cannot open it: %s", strerror(e));
 	}
 	struct stat st;
 	char buf[96];
