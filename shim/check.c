@@ -9,6 +9,7 @@
  * It shares the library's config parser, rules and codec, so what it says
  * is what the library would do. */
 #include "sfy_config.h"
+#include "session.h"
 #include "sfy_hosts.h"
 #include "sfy_wire.h"
 #include "socks5_codec.h"
@@ -19,6 +20,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,6 +467,42 @@ static int probe(const struct sfy_config *cfg, const struct target *t)
 	return rc;
 }
 
+/* The session pool the library would use here (shim/session.h). */
+static void print_session(const struct sfy_config *cfg)
+{
+	const char *id = getenv(SFY_SESSION_ENV);
+	if (!cfg->remote_dns) {
+		printf("session pool: not used (remote_dns = no)\n");
+		return;
+	}
+	if (!id) {
+		printf("session: none (%s unset: each socksified command starts its own)\n", SFY_SESSION_ENV);
+		return;
+	}
+	char path[PATH_MAX], why[200];
+	if (!sfy_session_id_ok(id) || sfy_session_path(path, sizeof path, SFY_SESSION_DIR, geteuid(), id) < 0) {
+		printf("session: INVALID %s (1 to %d of A-Z a-z 0-9 _ -): names will not resolve\n", SFY_SESSION_ENV,
+		       SFY_SESSION_ID_MAX);
+		return;
+	}
+	pid_t leader = sfy_session_leader(id);
+	printf("session: %s (leader pid %d%s)\n", id, (int)leader,
+	       leader <= 0 ? ": none, removed only by hand" : kill(leader, 0) == 0 || errno != ESRCH ? ", running" : ", gone");
+	struct sfy_pool_settings s = {&cfg->fake4, &cfg->fake6, cfg->fake_pool_size};
+	struct sfy_pool *pool = NULL;
+	switch (sfy_session_join(path, &s, &pool, why, sizeof why)) {
+	case SFY_SESSION_OK:
+		printf("  pool              = %s (valid, %u names at most)\n", path, sfy_pool_capacity(pool));
+		sfy_pool_free(pool);
+		break;
+	case SFY_SESSION_ABSENT:
+		printf("  pool              = %s (not created yet: made at the first name)\n", path);
+		break;
+	default:
+		printf("  pool              = %s REFUSED: %s (names will not resolve)\n", path, why);
+	}
+}
+
 static const char *env_get(const char *name)
 {
 	return getenv(name);
@@ -482,6 +520,7 @@ int main(int argc, char **argv)
 	/* Never setuid: the environment counts, as for the programs it checks. */
 	sfy_config_load(&cfg, 0, env_get);
 	print_config(&cfg);
+	print_session(&cfg);
 	if (!cfg.valid) {
 		printf("config ERROR: %s\n", cfg.error);
 		printf("every proxied connection fails (EACCES) until this is fixed\n");
