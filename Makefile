@@ -40,6 +40,11 @@ $(B)/tests/%: tests/c/%.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Iinclude $(WARN) -O1 -g -pthread -o $@ $<
 
+# Dies holding a session pool's lock: links the pool with its test hook.
+$(B)/tests/pool_kill: tests/c/pool_kill.c shim/pool.c shim/session_obj.c shim/config.c shim/rules.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) -DSFY_POOL_TEST_HOOK -O1 -g -pthread -o $@ $< shim/pool.c shim/session_obj.c shim/config.c shim/rules.c
+
 deps:
 	sh scripts/install-deps.sh
 
