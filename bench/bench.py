@@ -27,6 +27,7 @@ from common import (DANTED_EXTERNAL, ONLY, OUT, PROXY_PORT, QUICK, SRV, WEB_IP, 
 from counts import sec_callgrind, sec_syscalls, sec_targets  # noqa: E402
 from evloop import sec_evloop, TARGET as EVLOOP_TARGET  # noqa: E402
 from timing import sec_bulk, sec_curl, sec_latency, sec_memory, sec_silent, sec_startup  # noqa: E402
+from session import sec_session  # noqa: E402
 
 
 def setup_files():
@@ -194,6 +195,8 @@ def main():
             sec_callgrind(variants, envs)
         if want("silent"):
             sec_silent(envs)
+        if want("session"):
+            sec_session(envs)
         unmet = []
         if want("evloop"):
             for name, ratio, conns_ok in sec_evloop():
