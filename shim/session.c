@@ -211,9 +211,7 @@ void sfy_session_end(void)
 	if (leader <= 0 || leader != getpid())
 		return;
 	int saved = errno;
-	char path[PATH_MAX];
-	if (session_path(path, sizeof path) == 0)
-		sfy_session_remove(path);
+	sfy_session_remove_all(SFY_SESSION_DIR, sess_id);
 	errno = saved;
 }
 

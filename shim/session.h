@@ -51,6 +51,11 @@ enum sfy_session_rc sfy_session_create(const char *path, const struct sfy_pool_s
 				       struct sfy_pool **pool, char *why, size_t whylen);
 /* Remove path if it is a regular file owned by euid.  0, or -1. */
 int sfy_session_remove(const char *path);
+/* The leader's end of its session: remove every object of session id in
+ * dir, whoever's (a process of the session may have changed its uid, and
+ * made the object under its own).  Only root may remove another user's
+ * file in the sticky /dev/shm.  Returns how many it removed. */
+int sfy_session_remove_all(const char *dir, const char *id);
 /* Remove dir's session objects of euid (and temporary ones) whose leader
  * is gone (kill(pid, 0) says ESRCH) and that were made in this pid
  * namespace.  Returns how many it removed. */

@@ -239,3 +239,34 @@ int sfy_session_reap(const char *dir, uid_t euid)
 	closedir(d);
 	return removed;
 }
+
+int sfy_session_remove_all(const char *dir, const char *id)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	size_t idlen = strlen(id);
+	char path[4200];
+	int removed = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		/* socksify-DIGITS-ID, exactly */
+		const char *s = e->d_name;
+		if (strncmp(s, "socksify-", 9) != 0)
+			continue;
+		s += 9;
+		const char *digits = s;
+		while (*s >= '0' && *s <= '9')
+			s++;
+		if (s == digits || *s != '-' || strlen(s + 1) != idlen || memcmp(s + 1, id, idlen) != 0)
+			continue;
+		struct stat st;
+		if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+		    lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (unlink(path) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
