@@ -33,12 +33,12 @@ static int label_byte_ok(uint8_t c)
 }
 
 /* The name at *off in msg as dotted text.  Compression pointers are
- * followed only backwards (strictly before the label that holds them), at
- * most PTR_HOPS_MAX times, so no loop can form.  *off moves past the name
+ * followed only backwards, strictly before every byte of the name read so
+ * far (so no loop can form), and at most PTR_HOPS_MAX times.  *off moves past the name
  * as it stands in the message.  0, or -1 for anything malformed. */
 static int read_name(const uint8_t *msg, size_t len, size_t *off, char *out)
 {
-	size_t pos = *off, text = 0, wire = 1, end = 0;
+	size_t pos = *off, text = 0, wire = 1, end = 0, low = *off;
 	int hops = 0;
 	for (;;) {
 		if (pos >= len)
@@ -48,11 +48,11 @@ static int read_name(const uint8_t *msg, size_t len, size_t *off, char *out)
 			if (pos + 1 >= len || ++hops > PTR_HOPS_MAX)
 				return -1;
 			size_t to = (size_t)(l & 0x3F) << 8 | msg[pos + 1];
-			if (to >= pos || to < SFY_DNS_HEADER)
-				return -1; /* forward or self could loop; the header is no name */
+			if (to >= low || to < SFY_DNS_HEADER)
+				return -1; /* not before all read so far, or the header */
 			if (!end)
 				end = pos + 2;
-			pos = to;
+			pos = low = to;
 			continue;
 		}
 		if (l & 0xC0)
