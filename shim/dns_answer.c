@@ -44,7 +44,11 @@ static int addr_rrs(const char *name, int qtype, struct sfy_dns_rr *rrs, int *rc
 	*rcode = SFY_DNS_R_NOERROR;
 	if (name[0] == '\0')
 		return 0; /* the root has no address */
-	nl = sfy_local_addrs(name, AF_UNSPEC, local, SFY_HOSTS_MAX_ADDRS);
+	/* A local name with no address of this family has none (NODATA), it
+	 * gets no fake one; localhost always has its loopback address. */
+	nl = sfy_local_addrs(name, family, local, SFY_HOSTS_MAX_ADDRS);
+	if (nl == 0 && sfy_local_addrs(name, AF_UNSPEC, local, SFY_HOSTS_MAX_ADDRS) > 0)
+		return 0;
 	if (nl == 0) {
 		if (sfy_fake_addr(name, family, &local[0]) < 0) {
 			*rcode = SFY_DNS_R_SERVFAIL; /* no pool: fail closed */
