@@ -45,10 +45,12 @@ static int addr_rrs(const char *name, int qtype, struct sfy_dns_rr *rrs, int *rc
 	if (name[0] == '\0')
 		return 0; /* the root has no address */
 	/* A local name with no address of this family has none (NODATA), it
-	 * gets no fake one; localhost always has its loopback address. */
-	nl = sfy_local_addrs(name, family, local, SFY_HOSTS_MAX_ADDRS);
-	if (nl == 0 && sfy_local_addrs(name, AF_UNSPEC, local, SFY_HOSTS_MAX_ADDRS) > 0)
-		return 0;
+	 * gets no fake one; localhost always has its loopback address (asked
+	 * for by family, sfy_local_addrs adds it).  One read of the hosts
+	 * table for every other name. */
+	nl = sfy_local_addrs(name, AF_UNSPEC, local, SFY_HOSTS_MAX_ADDRS);
+	if (nl > 0 && strcasecmp(name, "localhost") == 0)
+		nl = sfy_local_addrs(name, family, local, SFY_HOSTS_MAX_ADDRS);
 	if (nl == 0) {
 		if (sfy_fake_addr(name, family, &local[0]) < 0) {
 			*rcode = SFY_DNS_R_SERVFAIL; /* no pool: fail closed */

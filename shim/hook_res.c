@@ -72,6 +72,7 @@ static int fake_query(res_state statp, const char *name, int class, int type, un
 	uint8_t query[SFY_DNS_HEADER + 260 + 4], reply[REPLY_MAX];
 	if (!sfy_cfg.remote_dns || !name || sfy_name_is_direct(&sfy_cfg, name))
 		return 0;
+	int saved = errno; /* kept unless an error below sets it */
 	*ret = -1;
 	ssize_t qlen = sfy_dns_build_query(next_id(), name, class, type, query, sizeof query);
 	if (qlen < 0) {
@@ -93,6 +94,7 @@ static int fake_query(res_state statp, const char *name, int class, int type, un
 	/* glibc's checks, on the whole reply: an error or no answers is -1,
 	 * the reply still in the buffer. */
 	int rcode = reply[3] & 0xF, ancount = reply[6] << 8 | reply[7];
+	errno = saved;
 	if (rcode == NOERROR && ancount > 0) {
 		*ret = n;
 		return 1;
@@ -209,12 +211,12 @@ static int fake_send(const unsigned char *msg, int msglen, unsigned char *answer
 		errno = EINVAL;
 		return 1;
 	}
+	int saved = errno;
 	int n = reply_into(msg, msglen, answer, anslen, reply);
 	if (n < 0)
 		return 0; /* a direct_domain name */
-	if (n == 0)
-		errno = EINVAL;
-	else
+	errno = n == 0 ? EINVAL : saved;
+	if (n > 0)
 		*ret = n;
 	return 1;
 }

@@ -48,6 +48,19 @@ rq() {
 	assert_no_dns_leak
 }
 
+@test "res_query of an /etc/hosts name: its address; the missing family is NODATA, not fake" {
+	rq query hostsonly.test A
+	expect_status 0
+	expect_line "A 127.0.0.3 ttl=5"
+	rq query hostsonly.test AAAA
+	expect_status 1
+	expect_contains "rc=-1 herrno=NO_DATA"
+	rq query localhost AAAA
+	expect_status 0
+	expect_line "AAAA ::1 ttl=5"
+	assert_no_dns_leak
+}
+
 @test "res_query HTTPS, SVCB, MX, TXT, SRV: NODATA (-1, h_errno NO_DATA, reply written)" {
 	local t
 	for t in HTTPS SVCB MX TXT SRV ANY; do
