@@ -110,6 +110,11 @@ static int gai_from_addrs(const char *node, const char *service, const struct ad
 SFY_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
 {
 	sfy_init();
+	return sfy_getaddrinfo(node, service, hints, res);
+}
+
+int sfy_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+{
 	if (!node || !sfy_cfg.remote_dns || !res)
 		return REAL(getaddrinfo)(node, service, hints, res);
 	struct addrinfo h = {0};

@@ -13,6 +13,11 @@
 int sfy_local_addrs(const char *name, int family, struct sfy_host_addr *out, int max);
 /* Fake address of name for family; 0 or -1. */
 int sfy_fake_addr(const char *name, int family, struct sfy_host_addr *out);
+/* getaddrinfo() as the hook answers it (getaddrinfo_a() uses it too):
+ * under remote DNS a name never reaches the system resolver unless it is
+ * a direct_domain name. */
+struct addrinfo;
+int sfy_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
 /* Name of an address from the fake pool or /etc/hosts, never DNS; 1 or 0. */
 int sfy_reverse_name(const struct sockaddr *sa, char *name, size_t cap);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #ifdef SFY_LIBRARY
+struct __res_state;
 struct sfy_real {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*close)(int);
@@ -74,6 +75,16 @@ struct sfy_real {
 	ssize_t (*send)(int, const void *, size_t, int);
 	long (*syscall)(long, ...);
 	void (*_exit)(int) __attribute__((noreturn));
+	/* The res_* family and getaddrinfo_a (shim/hook_res.c). */
+	int (*res_query)(const char *, int, int, unsigned char *, int);
+	int (*res_search)(const char *, int, int, unsigned char *, int);
+	int (*res_querydomain)(const char *, const char *, int, int, unsigned char *, int);
+	int (*res_send)(const unsigned char *, int, unsigned char *, int);
+	int (*res_nquery)(struct __res_state *, const char *, int, int, unsigned char *, int);
+	int (*res_nsearch)(struct __res_state *, const char *, int, int, unsigned char *, int);
+	int (*res_nquerydomain)(struct __res_state *, const char *, const char *, int, int, unsigned char *, int);
+	int (*res_nsend)(struct __res_state *, const unsigned char *, int, unsigned char *, int);
+	int (*getaddrinfo_a)(int, struct gaicb **, int, struct sigevent *);
 };
 
 extern struct sfy_real sfy_real;
