@@ -19,6 +19,8 @@ enum {
 	SFY_DNS_T_A = 1,
 	SFY_DNS_T_PTR = 12,
 	SFY_DNS_T_AAAA = 28,
+	SFY_DNS_T_SVCB = 64,
+	SFY_DNS_T_HTTPS = 65,
 	SFY_DNS_C_IN = 1,
 	SFY_DNS_R_NOERROR = 0,
 	SFY_DNS_R_FORMERR = 1,
@@ -50,8 +52,17 @@ struct sfy_dns_rr {
  * q->flags filled (len >= 12) means "answer FORMERR/NOTIMP", else drop. */
 int sfy_dns_parse_query(const uint8_t *msg, size_t len, struct sfy_dns_question *q);
 
-/* A reply to q, whose message is msg (its question is copied from there):
- * rcode, and n answer records owned by q->name.  Length of the reply in
+/* For a message sfy_dns_parse_query() refused: the rcode to answer it with
+ * (NOTIMP for another opcode, FORMERR for a bad question), or -1 when it
+ * is to be dropped (shorter than a header, or a response: QR set).  Such
+ * a reply is built with q->end == 0: a header only, no question. */
+int sfy_dns_error_rcode(const uint8_t *msg, size_t len);
+
+/* A reply to q, whose message is msg: rcode, and n answer records owned by
+ * q->name.  The question is written anew from q (same bytes as a question
+ * without compression; a pointer in the query's question cannot leak
+ * into the reply), or left out when q->end is 0.  Answers name it by a
+ * pointer to offset 12.  Length of the reply in
  * out, or -1 when cap is too small. */
 ssize_t sfy_dns_build_reply(const uint8_t *msg, const struct sfy_dns_question *q, int rcode,
 			    const struct sfy_dns_rr *rrs, int n, uint32_t ttl, uint8_t *out, size_t cap);
