@@ -24,6 +24,7 @@
 
 int sfy_dnsp_used;
 static uint8_t marks[SFY_FD_MAX]; /* SFY_DNSP_* per fd number */
+static int marks_top = -1;        /* highest number ever marked */
 
 /* A nameserver address as the program gave it (AF_INET or AF_INET6). */
 struct ns_addr {
@@ -66,8 +67,13 @@ void sfy_dnsp_mark(int fd, int kind)
 {
 	if (fd < 0 || fd >= SFY_FD_MAX)
 		return;
-	if (kind)
+	if (kind) {
 		__atomic_store_n(&sfy_dnsp_used, 1, __ATOMIC_RELAXED);
+		int top = __atomic_load_n(&marks_top, __ATOMIC_RELAXED);
+		while (fd > top && !__atomic_compare_exchange_n(&marks_top, &top, fd, 1, __ATOMIC_RELAXED,
+								__ATOMIC_RELAXED))
+			;
+	}
 	__atomic_store_n(&marks[fd], (uint8_t)kind, __ATOMIC_RELEASE);
 }
 
@@ -528,4 +534,12 @@ void sfy_dnsp_closed(int fd)
 	if (mine)
 		sfy_dnsp_mark(fd, SFY_DNSP_NONE);
 	pthread_mutex_unlock(&socks_lock);
+}
+
+void sfy_dnsp_closed_range(unsigned first, unsigned last)
+{
+	int top = __atomic_load_n(&marks_top, __ATOMIC_RELAXED);
+	for (unsigned fd = first; top >= 0 && fd <= last && fd <= (unsigned)top; fd++)
+		if (__atomic_load_n(&marks[fd], __ATOMIC_RELAXED))
+			sfy_dnsp_closed((int)fd);
 }

@@ -55,6 +55,7 @@ void sfy_dnsp_tcp_closed(int fd);
 /* The program closed fd (close, dup2 over it): its state goes, in the
  * process that made it (never in a vfork() child sharing our memory). */
 void sfy_dnsp_closed(int fd);
+void sfy_dnsp_closed_range(unsigned first, unsigned last);
 /* fd is a new socket, or was connected elsewhere: forget it. */
 void sfy_dnsp_forget(int fd);
 

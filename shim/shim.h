@@ -82,6 +82,9 @@ int sfy_bind_start(int fd, struct sfy_fdinfo *info);
  * address for an IPv4 socket: 0 when strict, else the proxy's IPv4 address
  * (0 if it has none). */
 socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out, int strict);
+/* sendmmsg() and recvmmsg(), also reached through syscall(). */
+int sfy_sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags);
+int sfy_recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout);
 /* 0.0.0.0, :: or a name. */
 int s5_addr_unspecified(const struct s5_addr *a);
 
