@@ -3,7 +3,8 @@
  * writes fail with EAGAIN, as on a socket whose connect() is under way, and
  * step the handshake; once it failed they report its error; once it is
  * done they are libc's.  While no handshake is under way, each is one load
- * and libc's own call. */
+ * and libc's own call.  They also carry the DNS answering of dns_pkt.h (one
+ * more load while no socket of the program was ever answered). */
 #include "async.h"
 #include "dns_pkt.h"
 
