@@ -10,6 +10,8 @@
 
 #define SFY_MAX_DIRECT 64
 #define SFY_MAX_DOMAINS 64
+#define SFY_MAX_DIRECT_DNS 16 /* direct_dns entries */
+#define SFY_DNS_PORT 53
 #define SFY_MAX_LINE 1024     /* longest config line / env value accepted */
 #define SFY_MAX_CONFIG 65536  /* largest config file read */
 #define SFY_ERR_MAX 512
@@ -37,6 +39,7 @@ struct sfy_config {
 	int remote_dns;
 	int n_direct;
 	int n_direct_domain;
+	int n_direct_dns;
 	int direct_loopback;
 	struct sfy_cidr fake4;
 	struct sfy_cidr fake6;
@@ -60,6 +63,7 @@ struct sfy_config {
 
 	struct sfy_cidr direct[SFY_MAX_DIRECT];          /* n_direct used */
 	char direct_domain[SFY_MAX_DOMAINS][256];        /* n_direct_domain used */
+	struct sfy_cidr direct_dns[SFY_MAX_DIRECT_DNS];  /* n_direct_dns used: resolvers DNS really goes to */
 };
 
 /* Look-up of an environment variable; NULL when unset.  Lets unit tests
@@ -87,6 +91,10 @@ int sfy_domain_match(const char *suffix, const char *name);
 int sfy_addr_is_direct(const struct sfy_config *cfg, const struct sockaddr *sa);
 int sfy_name_is_direct(const struct sfy_config *cfg, const char *name);
 int sfy_addr_is_proxy(const struct sfy_config *cfg, const struct sockaddr *sa);
+/* Under remote DNS, traffic to port 53 of a destination that would go
+ * direct (loopback, a direct rule), unless it is a direct_dns resolver or
+ * the proxy: answered inside the process (shim/dns_pkt.c).  1 or 0. */
+int sfy_dns_intercepted(const struct sfy_config *cfg, const struct sockaddr *sa);
 /* If sa is a v4-mapped IPv6 address, write the IPv4 form to out and return 1. */
 int sfy_unmap_v4(const struct sockaddr *sa, struct sockaddr_in *out);
 /* The other way: ::ffff:a.b.c.d, same port, for an IPv6 socket. */

@@ -18,6 +18,8 @@ enum sfy_fd_kind {
 	SFY_FD_BIND_WAITING,   /* reply 1 in, reply 2 expected: "listening" */
 	SFY_FD_BIND_DONE,      /* reply 2 consumed or failed: an inert listener */
 	SFY_FD_ACCEPTED,       /* the data stream of a BIND */
+	SFY_FD_DNS_UDP,        /* UDP "connected" to a nameserver we answer for (peer) */
+	SFY_FD_DNS_TCP,        /* TCP to a nameserver we answer for (peer) */
 };
 
 #define SFY_FD_MAX_EPOLL 4

@@ -107,6 +107,25 @@ static void print_lists(const struct sfy_config *cfg)
 		printf("  direct            = (none)\n");
 }
 
+/* direct_dns, and what happens to DNS packets the program sends itself. */
+static void print_dns(const struct sfy_config *cfg)
+{
+	for (int i = 0; i < cfg->n_direct_dns; i++) {
+		const struct sfy_cidr *c = &cfg->direct_dns[i];
+		char a[INET6_ADDRSTRLEN];
+		inet_ntop(c->family, c->addr, a, sizeof a);
+		printf(c->family == AF_INET6 ? "  direct_dns        = [%s]:%u\n" : "  direct_dns        = %s:%u\n", a, c->port);
+	}
+	if (!cfg->n_direct_dns)
+		printf("  direct_dns        = (none)\n");
+	if (cfg->remote_dns)
+		printf("  port 53           = DNS a program sends itself (UDP or TCP to port 53 of a loopback or direct\n"
+		       "                      address, e.g. dig, host, nslookup, c-ares, Chromium) is answered in the\n"
+		       "                      process with fake addresses; only direct_dns resolvers get it\n");
+	else
+		printf("  port 53           = DNS goes out as the program sends it (remote_dns = no)\n");
+}
+
 static void print_config(const struct sfy_config *cfg)
 {
 	static const char *const levels[] = {"error", "warn", "info", "debug"};
@@ -122,6 +141,7 @@ static void print_config(const struct sfy_config *cfg)
 	printf("  username          = %s\n", cfg->user[0] ? cfg->user : "(none: no authentication)");
 	printf("  password          = %s\n", cfg->pass[0] ? "*** (set, hidden)" : "(none)");
 	printf("  remote_dns        = %s\n", yes_no(cfg->remote_dns));
+	print_dns(cfg);
 	print_lists(cfg);
 	printf("  direct_loopback   = %s\n", yes_no(cfg->direct_loopback));
 	cidr_text(&cfg->fake4, text, sizeof text);

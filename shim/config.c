@@ -291,6 +291,18 @@ static const char *apply_address_key(struct sfy_config *cfg, const char *key, co
 		cfg->direct_domain[cfg->n_direct_domain++][len] = '\0';
 		return NULL;
 	}
+	if (strcmp(key, "direct_dns") == 0) {
+		/* One resolver: a whole address, port 53 unless given. */
+		struct sfy_cidr *c = &cfg->direct_dns[cfg->n_direct_dns];
+		if (cfg->n_direct_dns >= SFY_MAX_DIRECT_DNS)
+			return "too many direct_dns entries (at most 16)";
+		if (strchr(val, '/') || sfy_cidr_parse(val, c, 1) < 0)
+			return "expected ADDRESS[:PORT], IPv6 with a port as [ADDRESS]:PORT";
+		if (!c->port)
+			c->port = SFY_DNS_PORT;
+		cfg->n_direct_dns++;
+		return NULL;
+	}
 	if (strcmp(key, "fake_ipv4") == 0 || strcmp(key, "fake_ipv6") == 0) {
 		int v6 = strcmp(key, "fake_ipv6") == 0;
 		struct sfy_cidr *c = v6 ? &cfg->fake6 : &cfg->fake4;

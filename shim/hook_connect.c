@@ -1,6 +1,7 @@
 /* connect() and the datagram senders: route, then proxy, pass or refuse. */
 #include "shim.h"
 #include "async.h"
+#include "dns_pkt.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -31,18 +32,57 @@ int sfy_inet_addr_ok(const struct sockaddr *sa, socklen_t len)
 	return len >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6;
 }
 
-/* 0: go ahead with the real call; -1: refused, errno set. */
+/* A datagram socket (SO_TYPE), as the DNS answering needs. */
+static int is_udp(int fd)
+{
+	int type = 0, saved = errno;
+	socklen_t tlen = sizeof type;
+	int ok = REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_DGRAM;
+	errno = saved;
+	return ok;
+}
+
+/* 0: go ahead with the real call; 1: DNS we answer; -1: refused, errno set. */
 static int datagram_check(int fd, const struct sockaddr *sa, socklen_t len, const char *call)
 {
 	struct s5_addr dst;
 	int err = 0;
 	if (!sfy_inet_addr_ok(sa, len) || sfy_socket_kind(fd) != 0)
 		return 0;
-	if (sfy_route_for(sa, 0, &dst, &err) != SFY_ROUTE_REFUSE)
+	enum sfy_route r = sfy_route_for(sa, 0, &dst, &err);
+	if (r == SFY_ROUTE_DNS)
+		return is_udp(fd);
+	if (r != SFY_ROUTE_REFUSE)
 		return 0;
 	sfy_log(SFY_LOG_WARN, "%s on fd %d refused: non-TCP traffic to a non-direct address (udp = block)", call, fd);
 	errno = err;
 	return -1;
+}
+
+/* The DNS answering's and the UDP policy's part of a send of m on fd: 1
+ * and *rc when the send was answered or refused here, 0 when the real
+ * call goes ahead. */
+static int send_check(int fd, const struct msghdr *m, int flags, const char *call, ssize_t *rc)
+{
+	if (!m->msg_name || !m->msg_namelen) {
+		if (sfy_dnsp_kind(fd) != SFY_DNSP_UDP_CONN)
+			return 0;
+		*rc = sfy_dnsp_udp_send(fd, m, flags, NULL, 0);
+		return 1;
+	}
+	int r = datagram_check(fd, m->msg_name, m->msg_namelen, call);
+	if (r == 0)
+		return 0;
+	*rc = r < 0 ? -1 : sfy_dnsp_udp_send(fd, m, flags, m->msg_name, m->msg_namelen);
+	return 1;
+}
+
+/* After a real send: DNS over TCP to a nameserver we answer for. */
+static ssize_t sent(int fd, ssize_t rc)
+{
+	if (rc > 0 && sfy_dnsp_kind(fd) == SFY_DNSP_TCP)
+		sfy_dnsp_tcp_sent(fd, rc);
+	return rc;
 }
 
 static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
@@ -51,14 +91,20 @@ static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
 	int rc;
 	if (sfy_async_any() && sfy_async_connect_again(fd, &rc))
 		return rc; /* EALREADY while the handshake runs, its error once */
-	if (!sfy_inet_addr_ok(addr, len))
+	if (!sfy_inet_addr_ok(addr, len)) {
+		if (addr && len >= sizeof addr->sa_family && addr->sa_family == AF_UNSPEC && sfy_dnsp_kind(fd)) {
+			sfy_dnsp_forget(fd); /* UDP "disconnect": no longer a nameserver of ours */
+			sfy_fd_clear(fd);
+		}
 		return REAL(connect)(fd, addr, len);
+	}
 	/* Connected through the proxy already.  The kernel may not say so: a
 	 * socket whose non-blocking connect() the event driver saw through
 	 * with poll() still counts as connecting, and its next connect()
 	 * returns 0. */
 	struct sfy_fdinfo info;
-	if (!(sfy_sock_facts(fd) & SFY_SOCK_FRESH) && sfy_fd_get(fd, &info) && info.kind == SFY_FD_CONNECTED) {
+	if (!(sfy_sock_facts(fd) & SFY_SOCK_FRESH) && sfy_fd_get(fd, &info) &&
+	    (info.kind == SFY_FD_CONNECTED || info.kind == SFY_FD_DNS_TCP)) {
 		errno = EISCONN;
 		return -1;
 	}
@@ -74,6 +120,14 @@ static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
 	switch (sfy_route_for(addr, kind == 1, &dst, &err)) {
 	case SFY_ROUTE_DIRECT:
 		sfy_fd_clear(fd); /* no longer (if ever) a proxied connection */
+		sfy_dnsp_forget(fd);
+		return REAL(connect)(fd, addr, len);
+	case SFY_ROUTE_DNS:
+		if (kind == 1)
+			return sfy_dnsp_tcp_connect(fd, addr, len);
+		if (is_udp(fd))
+			return sfy_dnsp_udp_connect(fd, addr, len);
+		sfy_fd_clear(fd);
 		return REAL(connect)(fd, addr, len);
 	case SFY_ROUTE_REFUSE:
 		sfy_log(SFY_LOG_WARN, "connect on fd %d refused: %s", fd,
@@ -107,10 +161,13 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const st
 		return -1;
 	int tfo = fastopen_connect(fd, flags, to, len);
 	if (tfo)
-		return tfo < 0 ? -1 : REAL(send)(fd, buf, n, flags & ~MSG_FASTOPEN);
-	if (datagram_check(fd, to, len, "sendto") < 0)
-		return -1;
-	return REAL(sendto)(fd, buf, n, flags, to, len);
+		return tfo < 0 ? -1 : sent(fd, REAL(send)(fd, buf, n, flags & ~MSG_FASTOPEN));
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = n};
+	struct msghdr m = {.msg_name = (void *)to, .msg_namelen = to ? len : 0, .msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t rc;
+	if (send_check(fd, &m, flags, "sendto", &rc))
+		return rc;
+	return sent(fd, REAL(sendto)(fd, buf, n, flags, to, len));
 }
 
 SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -127,18 +184,41 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		struct msghdr copy = *msg;
 		copy.msg_name = NULL;
 		copy.msg_namelen = 0;
-		return REAL(sendmsg)(fd, &copy, flags & ~MSG_FASTOPEN);
+		return sent(fd, REAL(sendmsg)(fd, &copy, flags & ~MSG_FASTOPEN));
 	}
-	if (datagram_check(fd, to, len, "sendmsg") < 0)
-		return -1;
-	return REAL(sendmsg)(fd, msg, flags);
+	ssize_t rc;
+	if (msg && send_check(fd, msg, flags, "sendmsg", &rc))
+		return rc;
+	return sent(fd, REAL(sendmsg)(fd, msg, flags));
+}
+
+/* Also syscall(SYS_sendmmsg): libuv (bind9's dig, host, nslookup; node)
+ * sends that way. */
+int sfy_sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	sfy_init();
+	int dns = sfy_dnsp_kind(fd) != SFY_DNSP_NONE;
+	for (unsigned i = 0; vec && i < vlen; i++) {
+		int r = datagram_check(fd, vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen, "sendmmsg");
+		if (r < 0)
+			return -1;
+		dns |= r;
+	}
+	if (!dns || !vec)
+		return REAL(sendmmsg)(fd, vec, vlen, flags);
+	/* One at a time: some of them are answered here. */
+	for (unsigned i = 0; i < vlen; i++) {
+		ssize_t rc;
+		if (!send_check(fd, &vec[i].msg_hdr, flags, "sendmmsg", &rc))
+			rc = sent(fd, REAL(sendmsg)(fd, &vec[i].msg_hdr, flags));
+		if (rc < 0)
+			return i ? (int)i : -1;
+		vec[i].msg_len = (unsigned)rc;
+	}
+	return (int)vlen;
 }
 
 SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
-	sfy_init();
-	for (unsigned i = 0; vec && i < vlen; i++)
-		if (datagram_check(fd, vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen, "sendmmsg") < 0)
-			return -1;
-	return REAL(sendmmsg)(fd, vec, vlen, flags);
+	return sfy_sendmmsg(fd, vec, vlen, flags);
 }

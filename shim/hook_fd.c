@@ -5,6 +5,8 @@
  * never reads it. */
 #include "shim.h"
 #include "async.h"
+#include "dns_pkt.h"
+#include "internal_fd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,17 +31,34 @@ static void closing(int fd)
 	sfy_log_fd_closing(fd, 0);
 	sfy_sock_facts_set(fd, 0);
 	sfy_async_closed(fd);
+	if (sfy_dnsp_any())
+		sfy_dnsp_closed(fd);
+}
+
+/* The library's own fds (internal_fd.h) are not the program's to close:
+ * to it they do not exist. */
+static int refuse_internal(int fd)
+{
+	if (!sfy_ifd_is(fd))
+		return 0;
+	errno = EBADF;
+	return 1;
 }
 
 SFY_EXPORT int close(int fd)
 {
+	if (refuse_internal(fd))
+		return -1;
 	closing(fd);
 	return REAL(close)(fd);
 }
 
-/* syscall(): libuv (node) closes its sockets with syscall(SYS_close), not
- * close().  That one is seen; every other number passes through unchanged
- * with all six argument registers. */
+static int close_range_impl(unsigned first, unsigned last, int flags);
+
+/* syscall(): libuv (node, bind9's dig) closes its sockets with
+ * syscall(SYS_close), not close(), and sends and receives batches with
+ * SYS_sendmmsg and SYS_recvmmsg.  Those are seen (and close_range); every
+ * other number passes through unchanged with all six argument registers. */
 SFY_EXPORT long syscall(long number, ...)
 {
 	va_list ap;
@@ -48,8 +67,21 @@ SFY_EXPORT long syscall(long number, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
-	if (number == SYS_close)
+	switch (number) {
+	case SYS_close:
+		if (refuse_internal((int)a[0]))
+			return -1;
 		closing((int)a[0]);
+		break;
+	case SYS_close_range:
+		return close_range_impl((unsigned)a[0], (unsigned)a[1], (int)a[2]);
+	case SYS_sendmmsg:
+		return sfy_sendmmsg((int)a[0], (struct mmsghdr *)a[1], (unsigned)a[2], (int)a[3]);
+	case SYS_recvmmsg:
+		return sfy_recvmmsg((int)a[0], (struct mmsghdr *)a[1], (unsigned)a[2], (int)a[3], (struct timespec *)a[4]);
+	default:
+		break;
+	}
 	return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
@@ -61,9 +93,23 @@ SFY_EXPORT int dup(int fd)
 	return nfd;
 }
 
+/* dup2()/dup3() over one of the library's own fds moves ours away first;
+ * over a DNS socket of ours, that socket is closed. */
+static int over(int nfd)
+{
+	if (!sfy_ifd_any() && !sfy_dnsp_any())
+		return 0;
+	if (sfy_ifd_make_room(nfd) < 0)
+		return -1;
+	sfy_dnsp_closed(nfd);
+	return 0;
+}
+
 SFY_EXPORT int dup2(int fd, int nfd)
 {
 	if (fd != nfd) {
+		if (over(nfd) < 0)
+			return -1;
 		sfy_log_fd_closing(nfd, 1);
 		sfy_async_closed(nfd);
 	}
@@ -75,6 +121,8 @@ SFY_EXPORT int dup2(int fd, int nfd)
 
 SFY_EXPORT int dup3(int fd, int nfd, int flags)
 {
+	if (fd != nfd && over(nfd) < 0)
+		return -1;
 	sfy_log_fd_closing(nfd, 1);
 	if (fd != nfd)
 		sfy_async_closed(nfd);
@@ -115,13 +163,11 @@ SFY_EXPORT int fcntl64(int fd, int cmd, ...)
 	return rc;
 }
 
-SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
+static int close_range_impl(unsigned first, unsigned last, int flags)
 {
-	if (!REAL(close_range)) {
-		errno = ENOSYS;
-		return -1;
-	}
-	int rc = REAL(close_range)(first, last, flags);
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && sfy_dnsp_any())
+		sfy_dnsp_closed_range(first, last);
+	int rc = sfy_ifd_close_range(first, last, flags); /* never ours */
 	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
 		sfy_log_fds_closing(first, last);
 		sfy_sock_facts_clear_range(first, last);
@@ -129,6 +175,11 @@ SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
 			sfy_async_closed_range(first, last);
 	}
 	return rc;
+}
+
+SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	return close_range_impl(first, last, flags);
 }
 
 void sfy_copy_sockaddr(const void *src, socklen_t src_len, struct sockaddr *addr, socklen_t *len)

@@ -3,6 +3,7 @@
  * ask the kernel.  None of them needs the configuration. */
 #include "shim.h"
 #include "async.h"
+#include "dns_pkt.h"
 
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -20,6 +21,8 @@ SFY_EXPORT int socket(int domain, int type, int protocol)
 		  (protocol == 0 || protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP);
 	sfy_fd_clear(fd); /* a new socket: what the table held for this number is gone */
 	sfy_async_new_socket(fd);
+	if (sfy_dnsp_any())
+		sfy_dnsp_forget(fd);
 	sfy_sock_facts_set(fd, tcp ? SFY_SOCK_TCP | SFY_SOCK_FRESH | ((type & SOCK_NONBLOCK) ? SFY_SOCK_NONBLOCK : 0) : 0);
 	return fd;
 }

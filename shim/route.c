@@ -79,6 +79,8 @@ enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5
 		s5_addr_from_name(dst, name, port);
 		return SFY_ROUTE_PROXY;
 	}
+	if (sfy_dns_intercepted(&sfy_cfg, sa))
+		return SFY_ROUTE_DNS;
 	if (sfy_addr_is_proxy(&sfy_cfg, sa) || sfy_addr_is_direct(&sfy_cfg, sa))
 		return SFY_ROUTE_DIRECT;
 	if (!is_stream) {

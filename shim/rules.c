@@ -119,3 +119,20 @@ int sfy_addr_is_proxy(const struct sfy_config *cfg, const struct sockaddr *sa)
 	const uint8_t *a = raw_addr(sa, &port_a), *b = raw_addr(p, &port_p);
 	return port_a == port_p && memcmp(a, b, sa->sa_family == AF_INET ? 4 : 16) == 0;
 }
+
+int sfy_dns_intercepted(const struct sfy_config *cfg, const struct sockaddr *sa)
+{
+	struct sockaddr_in v4;
+	if (!cfg->remote_dns)
+		return 0;
+	if (sfy_unmap_v4(sa, &v4))
+		sa = (const struct sockaddr *)&v4;
+	uint16_t port;
+	raw_addr(sa, &port);
+	if (port != SFY_DNS_PORT || sfy_addr_is_proxy(cfg, sa) || !sfy_addr_is_direct(cfg, sa))
+		return 0;
+	for (int i = 0; i < cfg->n_direct_dns; i++)
+		if (sfy_cidr_match(&cfg->direct_dns[i], sa))
+			return 0;
+	return 1;
+}

@@ -59,8 +59,9 @@ void sfy_log_outcome(const struct sfy_proxy *p, const struct s5_addr *dst, const
  * program connected to, updated with the reply's BND). */
 void sfy_connect_established(int fd, struct sfy_fdinfo *info, const struct s5_reply *reply, const struct s5_addr *dst);
 
-/* Where a destination goes. */
-enum sfy_route { SFY_ROUTE_DIRECT, SFY_ROUTE_PROXY, SFY_ROUTE_REFUSE };
+/* Where a destination goes.  DNS: port 53 of a destination that would go
+ * direct, under remote DNS (sfy_dns_intercepted): answered in the process. */
+enum sfy_route { SFY_ROUTE_DIRECT, SFY_ROUTE_PROXY, SFY_ROUTE_REFUSE, SFY_ROUTE_DNS };
 
 /* Decide for a stream (is_stream) or datagram socket; for PROXY fills dst
  * (name for fake addresses), for REFUSE sets *err. */
@@ -90,6 +91,9 @@ int sfy_bind_start(int fd, struct sfy_fdinfo *info);
  * address for an IPv4 socket: 0 when strict, else the proxy's IPv4 address
  * (0 if it has none). */
 socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out, int strict);
+/* sendmmsg() and recvmmsg(), also reached through syscall(). */
+int sfy_sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags);
+int sfy_recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout);
 /* 0.0.0.0, :: or a name. */
 int s5_addr_unspecified(const struct s5_addr *a);
 

@@ -72,6 +72,7 @@ struct sfy_real {
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*__recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespec *);
 	ssize_t (*send)(int, const void *, size_t, int);
 	long (*syscall)(long, ...);
 	void (*_exit)(int) __attribute__((noreturn));

@@ -287,6 +287,44 @@ static void test_error_messages(void **state)
 	expect_error_prefix("proxy = http://127.0.0.1:3128\n", "t.conf:1: proxy: proxy URL must start with");
 }
 
+static void test_direct_dns(void **state)
+{
+	(void)state;
+	struct sfy_config cfg;
+	sfy_config_defaults(&cfg);
+	assert_int_equal(cfg.n_direct_dns, 0);
+	assert_int_equal(sfy_config_parse_text(&cfg,
+					       "direct_dns = 127.0.0.53\n"
+					       "direct_dns = 192.0.2.1:5353\n"
+					       "direct_dns = ::1\n"
+					       "direct_dns = [2001:db8::1]:54\n",
+					       "t.conf"),
+			 0);
+	assert_int_equal(cfg.n_direct_dns, 4);
+	expect_cidr(&cfg.direct_dns[0], AF_INET, "127.0.0.53", 32, 53); /* port 53 unless given */
+	expect_cidr(&cfg.direct_dns[1], AF_INET, "192.0.2.1", 32, 5353);
+	expect_cidr(&cfg.direct_dns[2], AF_INET6, "::1", 128, 53);
+	expect_cidr(&cfg.direct_dns[3], AF_INET6, "2001:db8::1", 128, 54);
+}
+
+static void test_direct_dns_errors(void **state)
+{
+	(void)state;
+	static const char want[] = "t.conf:1: direct_dns: expected ADDRESS[:PORT], IPv6 with a port as [ADDRESS]:PORT";
+	expect_error("direct_dns = 127.0.0.0/8\n", want); /* one resolver, not a block */
+	expect_error("direct_dns = resolver.example\n", want);
+	expect_error("direct_dns = 127.0.0.1:0\n", want);
+	expect_error("direct_dns = 127.0.0.1:65536\n", want);
+	expect_error("direct_dns = \n", want);
+	char text[40 * 20] = "";
+	for (int i = 0; i <= SFY_MAX_DIRECT_DNS; i++)
+		strcat(text, "direct_dns = 127.0.0.1\n");
+	struct sfy_config cfg;
+	sfy_config_defaults(&cfg);
+	assert_int_equal(sfy_config_parse_text(&cfg, text, "t.conf"), -1);
+	assert_string_equal(cfg.error, "t.conf:17: direct_dns: too many direct_dns entries (at most 16)");
+}
+
 static void test_error_timeouts(void **state)
 {
 	(void)state;
@@ -505,6 +543,8 @@ int main(void)
 		cmocka_unit_test(test_comments_blank_whitespace),
 		cmocka_unit_test(test_line_of_max_length),
 		cmocka_unit_test(test_error_messages),
+		cmocka_unit_test(test_direct_dns),
+		cmocka_unit_test(test_direct_dns_errors),
 		cmocka_unit_test(test_error_timeouts),
 		cmocka_unit_test(test_error_fake_ranges),
 		cmocka_unit_test(test_error_too_many_direct),

@@ -378,10 +378,64 @@ static void test_is_proxy_v4_other(void **state)
 	assert_false(is_proxy(&cfg, "127.0.0.1", 1080));
 }
 
+/* ---- sfy_dns_intercepted: port-53 answering ---------------------------- */
+
+static int intercepted(const struct sfy_config *cfg, const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	return sfy_dns_intercepted(cfg, sa_of(&ss, addr, port));
+}
+
+static void test_dns_intercepted(void **state)
+{
+	(void)state;
+	struct sfy_config cfg;
+	sfy_config_defaults(&cfg);
+	/* Loopback is direct by default: its port 53 is answered here. */
+	assert_true(intercepted(&cfg, "127.0.0.53", 53));
+	assert_true(intercepted(&cfg, "127.0.0.1", 53));
+	assert_true(intercepted(&cfg, "::1", 53));
+	assert_true(intercepted(&cfg, "::ffff:127.0.0.53", 53));
+	assert_false(intercepted(&cfg, "127.0.0.53", 5353)); /* not port 53 */
+	/* A proxied destination stays ordinary UDP/TCP (refused / proxied). */
+	assert_false(intercepted(&cfg, "192.0.2.1", 53));
+	/* A direct rule makes its port 53 ours too. */
+	cfg.direct[cfg.n_direct++] = cidr("192.0.2.0/24");
+	assert_true(intercepted(&cfg, "192.0.2.1", 53));
+	/* direct_dns: that resolver really gets the packets, others do not. */
+	cfg.direct_dns[cfg.n_direct_dns++] = cidr("127.0.0.53:53");
+	assert_false(intercepted(&cfg, "127.0.0.53", 53));
+	assert_false(intercepted(&cfg, "::ffff:127.0.0.53", 53));
+	assert_true(intercepted(&cfg, "127.0.0.1", 53));
+	cfg.direct_dns[cfg.n_direct_dns++] = cidr("[::1]:53");
+	assert_false(intercepted(&cfg, "::1", 53));
+	/* With loopback not direct, loopback's port 53 is not ours. */
+	cfg.direct_loopback = 0;
+	assert_false(intercepted(&cfg, "127.0.0.1", 53));
+	/* remote_dns = no: DNS goes out as sent. */
+	cfg.direct_loopback = 1;
+	cfg.remote_dns = 0;
+	assert_false(intercepted(&cfg, "127.0.0.1", 53));
+	assert_false(intercepted(&cfg, "192.0.2.1", 53));
+}
+
+static void test_dns_intercepted_not_the_proxy(void **state)
+{
+	(void)state;
+	struct sfy_config cfg;
+	sfy_config_defaults(&cfg);
+	struct sockaddr_in *p = (struct sockaddr_in *)&cfg.proxy;
+	p->sin_port = htons(53); /* a proxy on 127.0.0.1:53 stays the proxy */
+	assert_false(intercepted(&cfg, "127.0.0.1", 53));
+	assert_true(intercepted(&cfg, "127.0.0.2", 53));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_map_v4_round_trip),
+		cmocka_unit_test(test_dns_intercepted),
+		cmocka_unit_test(test_dns_intercepted_not_the_proxy),
 		cmocka_unit_test(test_cidr_parse_v4),
 		cmocka_unit_test(test_cidr_parse_v6),
 		cmocka_unit_test(test_cidr_parse_v6_dotted_tail),
