@@ -108,6 +108,19 @@ expect_no_proxy_request() {
 	assert_no_dns_leak
 }
 
+@test "dig's fake address, connected to by another program of the session, goes through the proxy by name" {
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	run sfy sh -c 'ip=$(dig +tries=1 +time=2 +short @127.0.0.53 web.test A) && echo "A $ip" &&
+		"$1" "$ip" "$2" /dig-exec' sh "$TESTBIN/tcp_get" "$WEB_PORT"
+	expect_status 0
+	expect_match "^A $FAKE4"
+	expect_contains "/dig-exec"
+	wait_records 1
+	expect_record host web.test
+	expect_record port "$WEB_PORT"
+	assert_no_dns_leak
+}
+
 @test "IPv6 nameserver ::1: UDP and TCP answered, source [::1]:53" {
 	run sfy "$TESTBIN/dnsudp" ::1 web.test --type AAAA --tcp
 	expect_status 0
