@@ -121,7 +121,10 @@ static void print_dns(const struct sfy_config *cfg)
 	if (cfg->remote_dns)
 		printf("  port 53           = DNS a program sends itself (UDP or TCP to port 53 of a loopback or direct\n"
 		       "                      address, e.g. dig, host, nslookup, c-ares, Chromium) is answered in the\n"
-		       "                      process with fake addresses; only direct_dns resolvers get it\n");
+		       "                      process with fake addresses; only direct_dns resolvers get it\n"
+		       "  dns answers       = A/AAAA: /etc/hosts or the fake address; PTR: the name of a fake or\n"
+		       "                      /etc/hosts address, else NXDOMAIN; other types: NODATA; TTL 5s.\n"
+		       "                      Also for res_query/res_send and friends, and getaddrinfo_a.\n");
 	else
 		printf("  port 53           = DNS goes out as the program sends it (remote_dns = no)\n");
 }

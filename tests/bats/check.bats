@@ -82,6 +82,21 @@ step_ms() {
 	expect_contains "name: hostsonly.test is read from /etc/hosts: 127.0.0.3 (no DNS)"
 }
 
+@test "--check describes the DNS answers and port 53 under remote DNS, and not without it" {
+	start_testserver
+	proxy_conf "$CONF" "$TS_PORT" "direct_dns = 127.0.0.53"
+	run check web.test:"$WEB_PORT"
+	expect_status 0
+	expect_match "direct_dns += 127\.0\.0\.53:53"
+	expect_contains "port 53           = DNS a program sends itself"
+	expect_contains "dns answers       = A/AAAA: /etc/hosts or the fake address; PTR:"
+	expect_contains "res_query/res_send and friends, and getaddrinfo_a"
+	proxy_conf "$CONF" "$TS_PORT" "remote_dns = no"
+	run check 127.0.0.3:80
+	expect_contains "port 53           = DNS goes out as the program sends it"
+	expect_not_contains "dns answers"
+}
+
 @test "--check: remote_dns = no says the name is resolved locally" {
 	start_testserver
 	proxy_conf "$CONF" "$TS_PORT" "remote_dns = no"
