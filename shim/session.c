@@ -211,7 +211,14 @@ void sfy_session_end(void)
 	if (leader <= 0 || leader != getpid())
 		return;
 	int saved = errno;
-	sfy_session_remove_all(SFY_SESSION_DIR, sess_id);
+	/* Only root's sessions can hold other users' objects (a process
+	 * that changed uid); anyone else has one object to remove, which
+	 * costs one unlink() instead of a directory scan at every exit. */
+	char path[sizeof SFY_SESSION_DIR + 32 + SFY_SESSION_ID_MAX];
+	if (geteuid() == 0)
+		sfy_session_remove_all(SFY_SESSION_DIR, sess_id);
+	else if (sfy_session_path(path, sizeof path, SFY_SESSION_DIR, geteuid(), sess_id) == 0)
+		sfy_session_remove(path);
 	errno = saved;
 }
 
