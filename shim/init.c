@@ -176,6 +176,10 @@ __attribute__((constructor)) static void sfy_constructor(void)
 	int now = config_needs_reading_now();
 	pthread_mutex_unlock(&init_lock);
 	sfy_session_setup(env_lookup("SOCKSIFY_SESSION"), env_secure);
+	/* _exit() is looked up now, not at its first use: it is called where
+	 * dlsym() cannot run, such as the clone(CLONE_VM|CLONE_SETTLS) child
+	 * with a zeroed TLS block that Chromium's sandbox makes. */
+	(void)REAL(_exit);
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	if (now)
 		sfy_init();
