@@ -447,7 +447,7 @@ EOF
 # $LAB_DIR/https-www:
 #   /         an HTML page: the token $LAB_HTTPS_TOKEN, the peer nginx saw
 #             (SSI), and a script, /app.js, that adds "script ran" to the
-#             page and then fetches /seen?TEXT, TEXT being what the page
+#             page and then an image /seen?TEXT, TEXT being what the page
 #             shows (token and peer)
 #   /seen     an empty 204: its line in the log proves that the script ran
 #             on the rendered page (for browsers that cannot dump the DOM)
@@ -475,7 +475,11 @@ document.addEventListener("DOMContentLoaded", function () {
 	document.body.appendChild(p);
 	var text = document.getElementById("token").textContent + " " +
 		document.getElementById("peer").textContent;
-	fetch("/seen?" + encodeURIComponent(text));
+	// An image added before the load event delays it: a browser that
+	// waits for "load" (a screenshot, --dump-dom) has requested it.
+	var img = document.createElement("img");
+	img.src = "/seen?" + encodeURIComponent(text);
+	document.body.appendChild(img);
 });
 EOF
 	: >"$www/favicon.ico"
