@@ -35,6 +35,14 @@ dpkg:libclang-rt-14-dev
 node:nodejs
 strace:strace
 /usr/sbin/nginx:nginx-light
+openssl:openssl
+chromium:chromium
+firefox-esr:firefox-esr
+certutil:libnss3-tools
+dig:bind9-dnsutils
+nslookup:bind9-dnsutils
+host:bind9-host
+setpriv:util-linux
 "
 
 missing=

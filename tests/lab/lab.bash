@@ -9,7 +9,9 @@
 #      |  veth                forwarding off: only danted crosses
 #   server  203.0.113.10     2001:db8:2::10  http :80 (v4 and v6), git
 #                                            over dumb http :8080, echo :7,
-#                                            sshd :22, ftp :21 (v4 and v6)
+#                                            sshd :22, ftp :21 (v4 and v6),
+#                                            https :443 and the same site in
+#                                            http :8000 (nginx, v4 and v6)
 #
 # Only documentation ranges are used, and no namespace has a default route,
 # so nothing can leave the lab.  The client's resolv.conf points at a DNS
@@ -60,6 +62,8 @@ LAB_PROXY_PORT=1080
 LAB_GIT_PORT=8080
 LAB_ECHO_PORT=7
 LAB_LOCAL_PORT=8081                     # HTTP server on the client itself
+LAB_HTTPS_PORT=443                      # nginx, TLS with the lab's test CA
+LAB_PAGE_PORT=8000                      # nginx, the same site in plain HTTP
 LAB_FTP_PORT=21
 LAB_FTP_PASV=30000-30009                # the FTP server's passive ports
 LAB_FTP_USER=labftp
@@ -77,7 +81,8 @@ LAB_NEEDS="ip:iproute2 danted:dante-server curl:curl wget:wget ncat:ncat
 git:git ssh:openssh-client ssh-keygen:openssh-client
 /usr/sbin/sshd:openssh-server /usr/bin/node:nodejs /usr/bin/python3:python3
 /usr/lib/python3/dist-packages/pyftpdlib:python3-pyftpdlib
-socat:socat timeout:coreutils setsid:util-linux xargs:findutils ss:iproute2"
+socat:socat timeout:coreutils setsid:util-linux xargs:findutils ss:iproute2
+openssl:openssl /usr/sbin/nginx:nginx-light"
 
 lab_fail() {
 	printf 'lab: %s\n' "$*" >&2
@@ -404,6 +409,122 @@ lab_start_ftp() {
 		lab_wait_listen "$LAB_S" "$LAB_FTP_PORT" "$LAB_PID"
 }
 
+# A test CA made for this run and a server certificate it signs for
+# files.test, files6.test and the server's two addresses, in $LAB_DIR/tls
+# (nothing outside $LAB_DIR, so removing it removes them).  Sets LAB_CA
+# (the CA certificate, PEM, for clients to trust).
+lab_make_ca() {
+	local d=$LAB_DIR/tls
+	mkdir -p "$d" && chmod 700 "$d" || return 1
+	export LAB_CA=$d/ca.pem
+	cat >"$d/server.ext" <<EOF
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:files.test, DNS:files6.test, IP:$LAB_SERVER4, IP:$LAB_SERVER6
+EOF
+	# EC P-256: quick to make; valid 2 days: a lab lives minutes.
+	if ! {
+		openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$d/ca.key" -out "$LAB_CA" -days 2 -subj "/CN=socksify lab CA $LAB_ID" \
+			-addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign" 2>"$d/openssl.err" &&
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=files.test" \
+			2>>"$d/openssl.err" &&
+		openssl x509 -req -in "$d/server.csr" -CA "$LAB_CA" -CAkey "$d/ca.key" \
+			-CAcreateserial -days 2 -extfile "$d/server.ext" -out "$d/server.pem" \
+			2>>"$d/openssl.err"
+	}; then
+		lab_fail "could not make the test CA:" "$(cat "$d/openssl.err")"
+		return 1
+	fi
+}
+
+# nginx on $LAB_SERVER4 and [$LAB_SERVER6] port LAB_HTTPS_PORT, TLS with a
+# certificate from the test CA, and port LAB_PAGE_PORT, plain HTTP (an HTML
+# page with a script, which the port-80 servers do not have), serving
+# $LAB_DIR/https-www:
+#   /         an HTML page: the token $LAB_HTTPS_TOKEN, the peer nginx saw
+#             (SSI), and a script, /app.js, that adds "script ran" to the
+#             page and then an image /seen?TEXT, TEXT being what the page
+#             shows (token and peer)
+#   /seen     an empty 204: its line in the log proves that the script ran
+#             on the rendered page (for browsers that cannot dump the DOM)
+# One line per request in $LAB_HTTPS_LOG:
+#   peer=ADDR port=PORT host=HOST tls=PROTOCOL ("-" in plain HTTP) "REQUEST" STATUS
+lab_start_https() {
+	local d=$LAB_DIR/nginx www=$LAB_DIR/https-www
+	lab_make_ca || return 1
+	mkdir -p "$d/tmp" "$www" || return 1
+	export LAB_HTTPS_LOG=$LAB_DIR/https-access.log
+	export LAB_HTTPS_TOKEN="lab-https-$LAB_ID-$RANDOM"
+	: >"$LAB_HTTPS_LOG"
+	cat >"$www/index.html" <<EOF
+<!doctype html>
+<html><head><meta charset="utf-8"><title>socksify lab</title>
+<script src="/app.js"></script></head>
+<body><p id="token">$LAB_HTTPS_TOKEN</p>
+<p id="peer">peer=<!--# echo var="remote_addr" --></p></body></html>
+EOF
+	cat >"$www/app.js" <<'EOF'
+document.addEventListener("DOMContentLoaded", function () {
+	var p = document.createElement("p");
+	p.id = "script";
+	p.textContent = "script ran";
+	document.body.appendChild(p);
+	var text = document.getElementById("token").textContent + " " +
+		document.getElementById("peer").textContent;
+	// An image added before the load event delays it: a browser that
+	// waits for "load" (a screenshot, --dump-dom) has requested it.
+	var img = document.createElement("img");
+	img.src = "/seen?" + encodeURIComponent(text);
+	document.body.appendChild(img);
+});
+EOF
+	: >"$www/favicon.ico"
+	# master_process off: one process, which lab_spawn tracks.
+	cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+events { worker_connections 256; }
+http {
+	log_format lab 'peer=\$remote_addr port=\$server_port host=\$host tls=\$ssl_protocol "\$request" \$status';
+	access_log $LAB_HTTPS_LOG lab;
+	client_body_temp_path $d/tmp/body;
+	proxy_temp_path $d/tmp/proxy;
+	fastcgi_temp_path $d/tmp/fastcgi;
+	uwsgi_temp_path $d/tmp/uwsgi;
+	scgi_temp_path $d/tmp/scgi;
+	types { text/html html; application/javascript js; image/x-icon ico; }
+	server {
+		listen $LAB_SERVER4:$LAB_HTTPS_PORT ssl;
+		listen [$LAB_SERVER6]:$LAB_HTTPS_PORT ssl;
+		listen $LAB_SERVER4:$LAB_PAGE_PORT;
+		listen [$LAB_SERVER6]:$LAB_PAGE_PORT;
+		server_name files.test files6.test;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_certificate $LAB_DIR/tls/server.pem;
+		ssl_certificate_key $LAB_DIR/tls/server.key;
+		root $www;
+		ssi on;
+		location = /seen { return 204; }
+	}
+}
+EOF
+	lab_spawn "$LAB_S" https nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"
+	lab_wait_listen "$LAB_S" "$LAB_HTTPS_PORT" "$LAB_PID" &&
+		lab_wait_listen "$LAB_S" "$LAB_PAGE_PORT" "$LAB_PID"
+}
+
+# lab_https_count ERE: lines of the HTTPS access log that match.
+lab_https_count() {
+	grep -Ec -- "$1" "$LAB_HTTPS_LOG" || true
+}
+
 # --------------------------------------------------------------- up/down
 # lab_up OWNER DIR: namespaces, links, every server.  On failure it tears
 # down what it made and returns 1.
@@ -415,7 +536,8 @@ lab_up() {
 		lab_start_http "$LAB_S" files-v4 "$LAB_SERVER4" 80 &&
 		lab_start_http "$LAB_S" files-v6 "$LAB_SERVER6" 80 &&
 		lab_start_http "$LAB_C" client-local "$LAB_CLIENT4" "$LAB_LOCAL_PORT" &&
-		lab_start_git && lab_start_echo && lab_start_sshd && lab_start_ftp; then
+		lab_start_git && lab_start_echo && lab_start_sshd && lab_start_ftp &&
+		lab_start_https; then
 		return 0
 	fi
 	lab_fail "could not bring the lab up"
