@@ -160,6 +160,7 @@ static void after_fork_parent(void)
 	sfy_async_fork_parent();
 	sfy_hosts_unlock();
 	sfy_fd_unlock();
+	sfy_session_after_fork();
 }
 
 static void after_fork_child(void)
@@ -167,6 +168,7 @@ static void after_fork_child(void)
 	sfy_async_fork_child();
 	sfy_hosts_unlock();
 	sfy_fd_unlock();
+	sfy_session_after_fork();
 }
 
 __attribute__((constructor)) static void sfy_constructor(void)

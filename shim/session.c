@@ -198,6 +198,14 @@ void sfy_session_before_fork(void)
 	 * session's children find theirs by name. */
 	if (sess_mode == MODE_PRIVATE && sfy_cfg.remote_dns && !__atomic_load_n(&fake_pool, __ATOMIC_ACQUIRE))
 		get_pool(1);
+	/* Another thread may be making or joining the pool: the child would
+	 * inherit its lock held by a thread it does not have. */
+	pthread_mutex_lock(&fake_pool_lock);
+}
+
+void sfy_session_after_fork(void)
+{
+	pthread_mutex_unlock(&fake_pool_lock);
 }
 
 /* The leader ends the session: its object goes (processes that still map

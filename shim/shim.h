@@ -36,6 +36,8 @@ void sfy_session_setup(const char *inherited, int secure);
 const char *sfy_session_id(void);
 /* pthread_atfork prepare: a private pool is made before the fork. */
 void sfy_session_before_fork(void);
+/* In both the parent and the child, after fork(). */
+void sfy_session_after_fork(void);
 /* The process is ending: the leader removes the session's object. */
 void sfy_session_end(void);
 
