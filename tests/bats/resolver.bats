@@ -210,7 +210,7 @@ with open("/etc/hosts", "a") as f:
     f.write("127.0.0.9 edited.test\n")
 print("after", v4("edited.test"), v4("hostsonly.test"))'
 	expect_status 0
-	expect_match "before 24[0-9]+\.[0-9.]+ 127\.0\.0\.3"
+	expect_match "before (24[0-9]|25[0-5])\.[0-9.]+ 127\.0\.0\.3"
 	expect_contains "after 127.0.0.9 127.0.0.3"
 	assert_no_dns_leak
 }
