@@ -10,6 +10,7 @@
 #   server  203.0.113.10     2001:db8:2::10  http :80 (v4 and v6), git
 #                                            over dumb http :8080, echo :7,
 #                                            sshd :22, ftp :21 (v4 and v6),
+#                                            UDP echo :7 and DNS :53 (v4, v6),
 #                                            https :443 and the same site in
 #                                            http :8000 (nginx, v4 and v6)
 #
@@ -61,6 +62,8 @@ LAB_SERVER6=2001:db8:2::10
 LAB_PROXY_PORT=1080
 LAB_GIT_PORT=8080
 LAB_ECHO_PORT=7
+LAB_UDP_ECHO_PORT=7                     # UDP echo (tests/servers/udp_lab_server.py)
+LAB_UDP_DNS_PORT=53                     # its authoritative DNS over UDP
 LAB_LOCAL_PORT=8081                     # HTTP server on the client itself
 LAB_HTTPS_PORT=443                      # nginx, TLS with the lab's test CA
 LAB_PAGE_PORT=8000                      # nginx, the same site in plain HTTP
@@ -381,6 +384,24 @@ lab_start_echo() {
 	lab_wait_listen "$LAB_S" "$LAB_ECHO_PORT" "$LAB_PID"
 }
 
+# UDP echo on port LAB_UDP_ECHO_PORT and an authoritative DNS server on
+# LAB_UDP_DNS_PORT (files.test A 203.0.113.10, files6.test AAAA
+# 2001:db8:2::10), both on the server's two addresses
+# (tests/servers/udp_lab_server.py).  $LAB_UDP_LOG gets one line per
+# datagram with its source: "echo from=ADDR:PORT to=... len=N data=TEXT"
+# and "dns from=ADDR:PORT name=NAME type=T rcode=R".
+lab_start_udp() {
+	export LAB_UDP_LOG=$LAB_DIR/udp.log
+	: >"$LAB_UDP_LOG"
+	lab_spawn "$LAB_S" udp "$LAB_PY" "$LAB_SERVERS/udp_lab_server.py" \
+		--echo "$LAB_SERVER4:$LAB_UDP_ECHO_PORT" --echo "[$LAB_SERVER6]:$LAB_UDP_ECHO_PORT" \
+		--dns "$LAB_SERVER4:$LAB_UDP_DNS_PORT" --dns "[$LAB_SERVER6]:$LAB_UDP_DNS_PORT" \
+		--zone "files.test=$LAB_SERVER4" --zone "files6.test=$LAB_SERVER6" \
+		--log "$LAB_UDP_LOG" --port-file "$LAB_DIR/udp.port"
+	lab_wait_file "$LAB_DIR/udp.port" "$LAB_PID" &&
+		lab_wait_listen "$LAB_S" "$LAB_UDP_DNS_PORT" "$LAB_PID" -lnu
+}
+
 # sshd with its own host key; the client key is $LAB_SSH_KEY.
 lab_start_sshd() {
 	local d=$LAB_DIR/ssh
@@ -536,7 +557,7 @@ lab_up() {
 		lab_start_http "$LAB_S" files-v4 "$LAB_SERVER4" 80 &&
 		lab_start_http "$LAB_S" files-v6 "$LAB_SERVER6" 80 &&
 		lab_start_http "$LAB_C" client-local "$LAB_CLIENT4" "$LAB_LOCAL_PORT" &&
-		lab_start_git && lab_start_echo && lab_start_sshd && lab_start_ftp &&
+		lab_start_git && lab_start_echo && lab_start_udp && lab_start_sshd && lab_start_ftp &&
 		lab_start_https; then
 		return 0
 	fi
@@ -714,6 +735,29 @@ with open(sys.argv[2]) as f:
         for word in line.split():
             if word.startswith("peer=") and norm(word[5:]) == want:
                 n += 1
+print(n)
+PY
+}
+
+# lab_udp_count KIND ADDR: lines of $LAB_UDP_LOG of KIND (echo or dns)
+# whose source is ADDR (any form; v4-mapped counts as IPv4).
+lab_udp_count() {
+	"$LAB_PY" - "$1" "$2" "$LAB_UDP_LOG" <<'PY'
+import ipaddress, sys
+
+def norm(a):
+    a = ipaddress.ip_address(a.strip("[]"))
+    return getattr(a, "ipv4_mapped", None) or a
+
+kind, want = sys.argv[1], norm(sys.argv[2])
+n = 0
+with open(sys.argv[3]) as f:
+    for line in f:
+        words = line.split()
+        if len(words) < 2 or words[0] != kind or not words[1].startswith("from="):
+            continue
+        if norm(words[1][5:].rpartition(":")[0]) == want:
+            n += 1
 print(n)
 PY
 }

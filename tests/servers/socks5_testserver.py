@@ -10,6 +10,9 @@ It is deliberately small and scriptable rather than fast:
     misbehaviours are a few lines each;
   * --blackhole never accepts (its accept queue is kept full), so a
     client's connect() to it hangs: for connect timeouts.
+  * UDP ASSOCIATE (CMD 3) opens a UDP relay and relays datagrams to
+    loopback destinations while the control connection lasts; the udp-*
+    modes send bad datagrams before each answer (socks5_udp.py).
   * BIND (CMD 2) listens on a loopback address, sends reply 1 with that
     address, accepts one connection and sends reply 2 with its peer, then
     relays.  --bind-self-connect makes the server play the remote peer
@@ -46,6 +49,7 @@ from socks5_common import (ATYP_DOMAIN, ATYP_IPV4, ATYP_IPV6, CMD_BIND,
                            REP_NOT_ALLOWED, REP_OK, ClientGone, encode_addr,
                            is_loopback, wait_for_eof)
 from socks5_hostile import HOSTILE_MODES, add_hostile_args
+from socks5_udp import UDP_MODES, UdpSupport, add_udp_args
 from srvcommon import announce, exit_on_sigterm, parse_hostport, serve
 
 
@@ -85,7 +89,7 @@ class Recorder:
             f.flush()
 
 
-class Behaviour(BindSupport):
+class Behaviour(UdpSupport, BindSupport):
     """Well-behaved SOCKS5 server; misbehaviours override single steps.
 
     Steps, in order: greeting -> choose_method -> send_method ->
@@ -220,9 +224,6 @@ class Behaviour(BindSupport):
             self.handle_udp(host, port)
         else:
             self.send_reply(REP_CMD_UNSUPPORTED, "0.0.0.0", 0)
-
-    def handle_udp(self, host, port):
-        self.send_reply(REP_CMD_UNSUPPORTED, "0.0.0.0", 0)
 
     def resolve(self, host):
         """Return an IP for host, or None; names only via --map."""
@@ -397,9 +398,11 @@ class BadAtyp(Behaviour):
         wait_for_eof(self.conn)
 
 
-# BIND misbehaviours (socks5_bind.py) and the hostile-proxy matrix's modes
-# (socks5_hostile.py) as modes of their own.
-for _name, _mixin in list(BIND_MODES.items()) + list(HOSTILE_MODES.items()):
+# BIND misbehaviours (socks5_bind.py), the hostile-proxy matrix's modes
+# (socks5_hostile.py) and the UDP relay's (socks5_udp.py) as modes of their
+# own.
+for _name, _mixin in (list(BIND_MODES.items()) + list(HOSTILE_MODES.items())
+                      + list(UDP_MODES.items())):
     mode(_name)(type(_mixin.__name__, (_mixin, Behaviour), {}))
 
 
@@ -447,6 +450,7 @@ def parse_args(argv):
                    help="never accept: connects to this port hang")
     add_bind_args(p)
     add_hostile_args(p)
+    add_udp_args(p)
     opts = p.parse_args(argv)
     mapping = {}
     for item in opts.map:
