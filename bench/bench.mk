@@ -5,7 +5,7 @@
 # Not part of `make test`.  Needs root (private network namespace, apt-get).
 BENCH_PKGS := proxychains4 tsocks torsocks dante-client dante-server curl \
 	strace valgrind time python3 iproute2 hyperfine
-BENCH_BINS := $(B)/bench/connbench $(B)/bench/srv $(B)/bench/spawn $(B)/bench/lookup \
+BENCH_BINS := $(B)/bench/connbench $(B)/bench/srv $(B)/bench/spawn $(B)/bench/lookup $(B)/bench/udpbench \
 	$(B)/bench/libempty.so
 
 .PHONY: bench bench-deps

@@ -9,7 +9,7 @@ of per-round ratios, so slow phases of a noisy machine hit all variants alike.
 Environment: BENCH_QUICK=1 for the short mode; BENCH_OUT=FILE for the
 markdown result (default build/bench/results.md); BENCH_ONLY=a,b to run only
 some sections (latency, curl, syscalls, startup, bulk, memory, callgrind,
-silent, evloop).
+silent, evloop, session, udp).
 
 Exit status: 1 when a target of the table is not met (marked NO, or not
 measured) or a socksify variant does not work through danted, else 0.
@@ -28,6 +28,7 @@ from counts import sec_callgrind, sec_syscalls, sec_targets  # noqa: E402
 from evloop import sec_evloop, TARGET as EVLOOP_TARGET  # noqa: E402
 from timing import sec_bulk, sec_curl, sec_latency, sec_memory, sec_silent, sec_startup  # noqa: E402
 from session import sec_session  # noqa: E402
+from udp import sec_udp  # noqa: E402
 
 
 def setup_files():
@@ -37,8 +38,10 @@ def setup_files():
     f["hosts"] = write(f"{WORK}/danted-hosts",
                        f"127.0.0.1 localhost\n{WEB_IP} {WEB_NAME}\n")
     rules = "".join(
-        f"socks pass {{\n from: 127.0.0.0/8 to: {to}\n command: connect\n}}\n"
+        f"socks pass {{\n from: 127.0.0.0/8 to: {to}\n command: connect udpassociate\n}}\n"
         for to in (f"{WEB_IP}/32", WEB_NAME))
+    # The echo server's datagrams back to a UDP association (section udp).
+    rules += f"socks pass {{\n from: {WEB_IP}/32 to: 127.0.0.0/8\n command: udpreply\n}}\n"
     f["danted"] = write(f"{WORK}/danted.conf", (
         f"logoutput: {WORK}/danted.log\n"
         f"internal: 127.0.0.1 port = {PROXY_PORT}\n"
@@ -197,6 +200,8 @@ def main():
             sec_silent(envs)
         if want("session"):
             sec_session(envs)
+        if want("udp"):
+            sec_udp(envs)
         unmet = []
         if want("evloop"):
             for name, ratio, conns_ok in sec_evloop():

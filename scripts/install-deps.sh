@@ -43,6 +43,7 @@ dig:bind9-dnsutils
 nslookup:bind9-dnsutils
 host:bind9-host
 setpriv:util-linux
+/usr/lib/x86_64-linux-gnu/libdsocksd.so.0:dante-client
 "
 
 missing=
