@@ -200,8 +200,7 @@ def main():
             sec_silent(envs)
         if want("session"):
             sec_session(envs)
-        if want("udp"):
-            sec_udp(envs)
+        udp_failed = want("udp") and sec_udp(envs) is None
         unmet = []
         if want("evloop"):
             for name, ratio, conns_ok in sec_evloop():
@@ -211,6 +210,8 @@ def main():
                 if not ok:
                     unmet.append(f"event loop: {name}")
             emit()
+        if udp_failed:
+            unmet.append("udp: socksify does not relay UDP through danted")
         if not ONLY:
             unmet += sec_targets(lat, sys_data, start, start_sys, bulk)
         emit(f"Run time: {time.time() - t_start:.0f} s.")
