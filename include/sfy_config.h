@@ -32,6 +32,9 @@ struct sfy_cidr {
  * them is used), so loading touches two pages of this struct, not seven:
  * each first touch is a page fault, microseconds of every program's
  * start-up. */
+/* What UDP to a non-direct destination does (`udp =`). */
+enum sfy_udp_mode { SFY_UDP_PROXY, SFY_UDP_BLOCK, SFY_UDP_ALLOW };
+
 struct sfy_config {
 	int valid;                 /* 0: every proxied connection fails closed */
 	struct sockaddr_storage proxy;
@@ -44,7 +47,7 @@ struct sfy_config {
 	struct sfy_cidr fake4;
 	struct sfy_cidr fake6;
 	unsigned fake_pool_size;
-	int udp_allow;
+	int udp_mode;              /* enum sfy_udp_mode: 0 (proxy) is the default */
 	int bind_mode;             /* enum sfy_bind_mode */
 	int bind_dst_zero;         /* BIND DST 0.0.0.0:0 instead of the last CONNECT's */
 	int bind_timeout_ms;

@@ -20,6 +20,7 @@ enum sfy_fd_kind {
 	SFY_FD_ACCEPTED,       /* the data stream of a BIND */
 	SFY_FD_DNS_UDP,        /* UDP "connected" to a nameserver we answer for (peer) */
 	SFY_FD_DNS_TCP,        /* TCP to a nameserver we answer for (peer) */
+	SFY_FD_UDP_PROXY,      /* UDP "connected" to a destination behind UDP ASSOCIATE (peer) */
 };
 
 #define SFY_FD_MAX_EPOLL 4

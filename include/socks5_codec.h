@@ -84,6 +84,14 @@ int s5_reply_size(const uint8_t *in, size_t len);
 /* Request decoder, used by tools and tests that play the server side. */
 int s5_decode_request(const uint8_t *in, size_t len, uint8_t *cmd, struct s5_addr *dst);
 
+/* The header of a UDP datagram to or from a relay (RFC 1928 section 7):
+ * RSV RSV FRAG ATYP ADDR PORT.  Encode returns its length (at most
+ * S5_UDP_HEADER_MAX); decode the bytes the header occupies, 0 when the
+ * datagram is shorter than its header, or an S5_E* code. */
+#define S5_UDP_HEADER_MAX 262
+int s5_encode_udp_header(uint8_t *out, size_t cap, const struct s5_addr *dst);
+int s5_decode_udp_header(const uint8_t *in, size_t len, uint8_t *frag, struct s5_addr *src);
+
 /* Fill an s5_addr from a domain name (1..255 bytes); returns 0 or S5_EINVAL. */
 int s5_addr_from_name(struct s5_addr *a, const char *name, uint16_t port);
 /* Fill an s5_addr (ATYP 1 or 4) from an AF_INET or AF_INET6 address; a

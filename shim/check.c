@@ -155,7 +155,7 @@ static void print_config(const struct sfy_config *cfg)
 	printf("  bind              = %s\n", binds[cfg->bind_mode]);
 	printf("  bind_dst          = %s\n", cfg->bind_dst_zero ? "zero" : "last");
 	printf("  bind_timeout      = %gs%s\n", cfg->bind_timeout_ms / 1e3, cfg->bind_timeout_ms ? "" : " (no limit)");
-	printf("  udp               = %s\n", cfg->udp_allow ? "allow" : "block");
+	printf("  udp               = %s\n", cfg->udp_mode == SFY_UDP_ALLOW ? "allow" : cfg->udp_mode == SFY_UDP_BLOCK ? "block" : "proxy (UDP ASSOCIATE)");
 	printf("  pipeline          = %s\n", yes_no(cfg->pipeline));
 	printf("  connect_timeout   = %gs%s\n", cfg->connect_timeout_ms / 1e3, cfg->connect_timeout_ms ? "" : NO_LIMIT_NOTE);
 	printf("  handshake_timeout = %gs%s\n", cfg->handshake_timeout_ms / 1e3, cfg->handshake_timeout_ms ? "" : NO_LIMIT_NOTE);
@@ -368,6 +368,10 @@ static void step_failed(const char *step, double t0, int err, const struct sfy_c
 		printf("%-9s FAILED after %.1f ms: %s\n", step, ms, strerror(err));
 }
 
+/* The UDP probe repeats the greeting and auth on a second connection:
+ * their "ok" lines are shown once. */
+static int quiet_ok;
+
 /* Greeting; returns the method the proxy chose, or -1 (reported). */
 static int step_greeting(struct sfy_io *io, const struct sfy_config *cfg)
 {
@@ -385,7 +389,8 @@ static int step_greeting(struct sfy_io *io, const struct sfy_config *cfg)
 		return step_failed("greeting", t0, EPROTO, cfg), -1;
 	double ms = now_ms() - t0;
 	if (method == S5_METHOD_NONE || (method == S5_METHOD_USERPASS && cfg->user[0])) {
-		printf("greeting  ok in %.1f ms: proxy chose method X'%02X' (%s)\n", ms, method,
+		if (!quiet_ok)
+			printf("greeting  ok in %.1f ms: proxy chose method X'%02X' (%s)\n", ms, method,
 		       method == S5_METHOD_NONE ? "no authentication" : "username/password");
 		return method;
 	}
@@ -416,7 +421,8 @@ static int step_auth(struct sfy_io *io, const struct sfy_config *cfg)
 		       cfg->user, status);
 		return -1;
 	}
-	printf("auth      ok in %.1f ms: username/password accepted for user \"%s\"\n", ms, cfg->user);
+	if (!quiet_ok)
+		printf("auth      ok in %.1f ms: username/password accepted for user \"%s\"\n", ms, cfg->user);
 	return 0;
 }
 
@@ -464,6 +470,65 @@ static int step_connect(struct sfy_io *io, const struct sfy_config *cfg, const s
 	return 0;
 }
 
+/* BND 0.0.0.0 or ::: the relay is at the proxy's own address. */
+static int s5_addr_unspec_ip(const struct s5_addr *a)
+{
+	static const uint8_t zero[16];
+	return a->atyp != S5_ATYP_DOMAIN && memcmp(a->u.ipv6, zero, a->atyp == S5_ATYP_IPV4 ? 4 : 16) == 0;
+}
+
+/* UDP ASSOCIATE with DST 0.0.0.0:0 on a connection of its own: what
+ * udp = proxy will get.  Informational: a proxy without UDP is no error
+ * of the configuration. */
+static void step_udp(const struct sfy_config *cfg)
+{
+	uint8_t out[S5_REQUEST_MAX], in[S5_REPLY_MAX];
+	size_t len = 0;
+	struct s5_addr dst = {.atyp = cfg->proxy.ss_family == AF_INET ? S5_ATYP_IPV4 : S5_ATYP_IPV6};
+	struct s5_reply reply;
+	char bnd[300];
+	if (cfg->udp_mode != SFY_UDP_PROXY) {
+		printf("udp       skipped: udp = %s\n", cfg->udp_mode == SFY_UDP_BLOCK ? "block" : "allow");
+		return;
+	}
+	double t0 = now_ms();
+	int fd = dial_proxy(cfg);
+	if (fd < 0) {
+		step_failed("udp", t0, errno, cfg);
+		return;
+	}
+	struct sfy_io io = {.fd = fd, .deadline = sfy_now_ms() + probe_ms(cfg->handshake_timeout_ms)};
+	quiet_ok = 1;
+	int method = step_greeting(&io, cfg);
+	if (method == S5_METHOD_USERPASS && step_auth(&io, cfg) < 0)
+		method = -1;
+	quiet_ok = 0;
+	int n = method < 0 ? -1 : s5_encode_request(out, sizeof out, S5_CMD_UDP_ASSOCIATE, &dst);
+	if (n > 0 && sfy_send_all(&io, out, (size_t)n) < 0) {
+		step_failed("udp", t0, errno, cfg);
+		n = -1;
+	}
+	while (n > 0 && (n = s5_decode_reply(in, len, &reply)) == 0)
+		if (recv_more(&io, in, sizeof in, &len) < 0) {
+			step_failed("udp", t0, errno, cfg);
+			n = -1;
+		}
+	close(fd);
+	if (n == S5_EVERSION || n == S5_ERSV || n == S5_EATYP || n == S5_ENAME)
+		step_failed("udp", t0, EPROTO, cfg);
+	if (n <= 0)
+		return;
+	if (reply.rep != S5_REP_SUCCEEDED) {
+		printf("udp       NOT available after %.1f ms: udp associate refused: proxy replied %u (%s); "
+		       "a program's UDP to proxied destinations fails with %s (never direct)\n",
+		       now_ms() - t0, reply.rep, s5_rep_text(reply.rep), strerror(s5_rep_errno(reply.rep)));
+		return;
+	}
+	s5_addr_text(&reply.bnd, bnd, sizeof bnd);
+	printf("udp       ok in %.1f ms: udp associate ok, relay %s%s\n", now_ms() - t0, bnd,
+	       s5_addr_unspec_ip(&reply.bnd) ? " (the proxy's own address)" : "");
+}
+
 /* The live probe: TCP connect, greeting, auth, CONNECT; 0 when all pass. */
 static int probe(const struct sfy_config *cfg, const struct target *t)
 {
@@ -487,6 +552,8 @@ static int probe(const struct sfy_config *cfg, const struct target *t)
 	else if (method >= 0)
 		rc = 0;
 	close(fd);
+	if (method >= 0)
+		step_udp(cfg);
 	return rc;
 }
 

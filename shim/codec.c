@@ -194,6 +194,33 @@ int s5_decode_request(const uint8_t *in, size_t len, uint8_t *cmd, struct s5_add
 	return decode_message(in, len, cmd, dst);
 }
 
+/* RFC 1928 section 7: RSV(2) FRAG ATYP DST.ADDR DST.PORT, then the data. */
+int s5_encode_udp_header(uint8_t *out, size_t cap, const struct s5_addr *dst)
+{
+	if (dst->atyp != S5_ATYP_IPV4 && dst->atyp != S5_ATYP_IPV6 &&
+	    (dst->atyp != S5_ATYP_DOMAIN || dst->u.domain.len == 0))
+		return S5_EINVAL;
+	size_t alen = dst->atyp == S5_ATYP_IPV4 ? 4 : dst->atyp == S5_ATYP_IPV6 ? 16 : 1 + (size_t)dst->u.domain.len;
+	if (cap < 3 + 1 + alen + 2)
+		return S5_ESPACE;
+	out[0] = out[1] = 0;
+	out[2] = 0; /* FRAG: we never fragment */
+	return (int)(3 + put_addr(out + 3, dst));
+}
+
+int s5_decode_udp_header(const uint8_t *in, size_t len, uint8_t *frag, struct s5_addr *src)
+{
+	if (len >= 2 && (in[0] != 0 || in[1] != 0))
+		return S5_ERSV;
+	if (len < 4)
+		return 0;
+	int n = get_addr(in + 3, len - 3, src);
+	if (n <= 0)
+		return n;
+	*frag = in[2];
+	return 3 + n;
+}
+
 int s5_addr_from_name(struct s5_addr *a, const char *name, uint16_t port)
 {
 	size_t n = strlen(name);

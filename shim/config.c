@@ -346,9 +346,11 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 	if (why != NOT_MINE)
 		return why;
 	if (strcmp(key, "udp") == 0) {
-		if (strcmp(val, "block") == 0 || strcmp(val, "allow") == 0)
-			return cfg->udp_allow = val[0] == 'a', NULL;
-		return "expected block or allow";
+		static const char *const modes[] = {"proxy", "block", "allow"};
+		for (int i = 0; i < 3; i++)
+			if (strcmp(val, modes[i]) == 0)
+				return cfg->udp_mode = i, NULL;
+		return "expected proxy, block or allow";
 	}
 	if (strcmp(key, "bind") == 0) {
 		static const char *const modes[] = {"auto", "always", "never"};

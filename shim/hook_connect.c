@@ -2,6 +2,7 @@
 #include "shim.h"
 #include "async.h"
 #include "dns_pkt.h"
+#include "udp_assoc.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,6 +33,18 @@ int sfy_inet_addr_ok(const struct sockaddr *sa, socklen_t len)
 	return len >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6;
 }
 
+/* A UDP socket (not ICMP, not raw): what UDP ASSOCIATE can carry. */
+static int is_udp_proto(int fd)
+{
+	int proto = 0, type = 0, saved = errno;
+	socklen_t plen = sizeof proto, tlen = sizeof type;
+	int ok = REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0 &&
+		 REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_DGRAM &&
+		 proto == IPPROTO_UDP;
+	errno = saved;
+	return ok;
+}
+
 /* A datagram socket (SO_TYPE), as the DNS answering needs. */
 static int is_udp(int fd)
 {
@@ -42,19 +55,25 @@ static int is_udp(int fd)
 	return ok;
 }
 
-/* 0: go ahead with the real call; 1: DNS we answer; -1: refused, errno set. */
-static int datagram_check(int fd, const struct sockaddr *sa, socklen_t len, const char *call)
+/* 0: go ahead with the real call; 1: DNS we answer; 2: through the UDP
+ * association, to *dst; -1: refused, errno set. */
+static int datagram_check(int fd, const struct sockaddr *sa, socklen_t len, const char *call, struct s5_addr *dst)
 {
-	struct s5_addr dst;
 	int err = 0;
 	if (!sfy_inet_addr_ok(sa, len) || sfy_socket_kind(fd) != 0)
 		return 0;
-	enum sfy_route r = sfy_route_for(sa, 0, &dst, &err);
+	enum sfy_route r = sfy_route_for(sa, 0, dst, &err);
 	if (r == SFY_ROUTE_DNS)
 		return is_udp(fd);
-	if (r != SFY_ROUTE_REFUSE)
+	if (r == SFY_ROUTE_PROXY && is_udp_proto(fd))
+		return 2;
+	if (r == SFY_ROUTE_DIRECT)
 		return 0;
-	sfy_log(SFY_LOG_WARN, "%s on fd %d refused: non-TCP traffic to a non-direct address (udp = block)", call, fd);
+	if (r == SFY_ROUTE_PROXY)
+		err = EPERM; /* a datagram socket that is no UDP (ICMP): nothing to relay it */
+	sfy_log(SFY_LOG_WARN, "%s on fd %d refused: %s", call, fd,
+		err == EHOSTUNREACH ? "fake address no longer mapped to a name"
+				    : "non-TCP traffic to a non-direct address (udp = block, or not UDP)");
 	errno = err;
 	return -1;
 }
@@ -65,15 +84,23 @@ static int datagram_check(int fd, const struct sockaddr *sa, socklen_t len, cons
 static int send_check(int fd, const struct msghdr *m, int flags, const char *call, ssize_t *rc)
 {
 	if (!m->msg_name || !m->msg_namelen) {
+		if (sfy_udpa_any() && sfy_udpa_kind(fd) == 2) {
+			*rc = sfy_udpa_send(fd, m, flags, NULL);
+			return 1;
+		}
 		if (sfy_dnsp_kind(fd) != SFY_DNSP_UDP_CONN)
 			return 0;
 		*rc = sfy_dnsp_udp_send(fd, m, flags, NULL, 0);
 		return 1;
 	}
-	int r = datagram_check(fd, m->msg_name, m->msg_namelen, call);
+	struct s5_addr dst;
+	int r = datagram_check(fd, m->msg_name, m->msg_namelen, call, &dst);
 	if (r == 0)
 		return 0;
-	*rc = r < 0 ? -1 : sfy_dnsp_udp_send(fd, m, flags, m->msg_name, m->msg_namelen);
+	if (r == 2)
+		*rc = sfy_udpa_send(fd, m, flags, &dst);
+	else
+		*rc = r < 0 ? -1 : sfy_dnsp_udp_send(fd, m, flags, m->msg_name, m->msg_namelen);
 	return 1;
 }
 
@@ -94,6 +121,11 @@ static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
 	if (!sfy_inet_addr_ok(addr, len)) {
 		if (addr && len >= sizeof addr->sa_family && addr->sa_family == AF_UNSPEC && sfy_dnsp_kind(fd)) {
 			sfy_dnsp_forget(fd); /* UDP "disconnect": no longer a nameserver of ours */
+			sfy_fd_clear(fd);
+		}
+		if (addr && len >= sizeof addr->sa_family && addr->sa_family == AF_UNSPEC && sfy_udpa_any() &&
+		    sfy_udpa_kind(fd) == 2) {
+			sfy_udpa_disconnect(fd); /* keeps the association, forgets the peer */
 			sfy_fd_clear(fd);
 		}
 		return REAL(connect)(fd, addr, len);
@@ -121,8 +153,10 @@ static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
 	case SFY_ROUTE_DIRECT:
 		sfy_fd_clear(fd); /* no longer (if ever) a proxied connection */
 		sfy_dnsp_forget(fd);
+		sfy_udpa_disconnect(fd);
 		return REAL(connect)(fd, addr, len);
 	case SFY_ROUTE_DNS:
+		sfy_udpa_disconnect(fd);
 		if (kind == 1)
 			return sfy_dnsp_tcp_connect(fd, addr, len);
 		if (is_udp(fd))
@@ -136,6 +170,15 @@ static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
 		return -1;
 	case SFY_ROUTE_PROXY:
 		break;
+	}
+	if (kind == 0 && is_udp_proto(fd)) {
+		sfy_dnsp_forget(fd);
+		return sfy_udpa_connect(fd, addr, len, &dst); /* a virtual peer behind UDP ASSOCIATE */
+	}
+	if (kind == 0) {
+		sfy_log(SFY_LOG_WARN, "connect on fd %d refused: a datagram socket that is not UDP", fd);
+		errno = EPERM;
+		return -1;
 	}
 	return sfy_proxy_connect(fd, addr, len, &dst);
 }
@@ -197,16 +240,17 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 int sfy_sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
 	sfy_init();
-	int dns = sfy_dnsp_kind(fd) != SFY_DNSP_NONE;
+	int dns = sfy_dnsp_kind(fd) != SFY_DNSP_NONE || (sfy_udpa_any() && sfy_udpa_kind(fd) == 2);
 	for (unsigned i = 0; vec && i < vlen; i++) {
-		int r = datagram_check(fd, vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen, "sendmmsg");
+		struct s5_addr dst;
+		int r = datagram_check(fd, vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen, "sendmmsg", &dst);
 		if (r < 0)
 			return -1;
 		dns |= r;
 	}
 	if (!dns || !vec)
 		return REAL(sendmmsg)(fd, vec, vlen, flags);
-	/* One at a time: some of them are answered here. */
+	/* One at a time: some of them are answered or relayed here. */
 	for (unsigned i = 0; i < vlen; i++) {
 		ssize_t rc;
 		if (!send_check(fd, &vec[i].msg_hdr, flags, "sendmmsg", &rc))

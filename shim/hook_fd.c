@@ -7,6 +7,7 @@
 #include "async.h"
 #include "dns_pkt.h"
 #include "internal_fd.h"
+#include "udp_assoc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,8 @@ static void closing(int fd)
 	sfy_async_closed(fd);
 	if (sfy_dnsp_any())
 		sfy_dnsp_closed(fd);
+	if (sfy_udpa_any())
+		sfy_udpa_closed(fd); /* its association ends with it */
 }
 
 /* The library's own fds (internal_fd.h) are not the program's to close:
@@ -97,6 +100,8 @@ SFY_EXPORT int dup(int fd)
  * over a DNS socket of ours, that socket is closed. */
 static int over(int nfd)
 {
+	if (sfy_udpa_any())
+		sfy_udpa_closed(nfd);
 	if (!sfy_ifd_any() && !sfy_dnsp_any())
 		return 0;
 	if (sfy_ifd_make_room(nfd) < 0)
@@ -167,6 +172,8 @@ static int close_range_impl(unsigned first, unsigned last, int flags)
 {
 	if (!(flags & CLOSE_RANGE_CLOEXEC) && sfy_dnsp_any())
 		sfy_dnsp_closed_range(first, last);
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && sfy_udpa_any())
+		sfy_udpa_closed_range(first, last);
 	int rc = sfy_ifd_close_range(first, last, flags); /* never ours */
 	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
 		sfy_log_fds_closing(first, last);
@@ -180,6 +187,26 @@ static int close_range_impl(unsigned first, unsigned last, int flags)
 SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	return close_range_impl(first, last, flags);
+}
+
+/* glibc's closefrom() calls the close_range system call itself, which
+ * would take the library's own fds (the UDP association's control
+ * connection, the DNS injectors) too: the same path as close_range(), and
+ * where that fails, one close() at a time below the fd limit. */
+SFY_EXPORT void closefrom(int lowfd)
+{
+	int saved = errno;
+	if (lowfd < 0)
+		lowfd = 0;
+	if (close_range_impl((unsigned)lowfd, ~0U, 0) < 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+		for (long fd = lowfd; fd < max && fd < SFY_FD_MAX; fd++)
+			if (!sfy_ifd_is((int)fd) && REAL(fcntl)((int)fd, F_GETFD) >= 0) {
+				closing((int)fd);
+				REAL(close)((int)fd);
+			}
+	}
+	errno = saved;
 }
 
 void sfy_copy_sockaddr(const void *src, socklen_t src_len, struct sockaddr *addr, socklen_t *len)

@@ -4,9 +4,12 @@
  * step the handshake; once it failed they report its error; once it is
  * done they are libc's.  While no handshake is under way, each is one load
  * and libc's own call.  They also carry the DNS answering of dns_pkt.h (one
- * more load while no socket of the program was ever answered). */
+ * more load while no socket of the program was ever answered), and UDP
+ * through the proxy (udp_assoc.h; one more load while no socket of the
+ * program was ever associated). */
 #include "async.h"
 #include "dns_pkt.h"
+#include "udp_assoc.h"
 
 #include <errno.h>
 
@@ -25,6 +28,14 @@ static inline int dns_kind(int fd)
 }
 #define DNS_RECV(fd) (dns_kind(fd) == SFY_DNSP_UDP_CONN || dns_kind(fd) == SFY_DNSP_UDP_OPEN)
 
+/* A UDP socket of the association's (udp_assoc.h): 1 ours, 2 also with a
+ * virtual peer. */
+static inline int udp_kind(int fd)
+{
+	return __builtin_expect(sfy_udpa_any(), 0) ? sfy_udpa_kind(fd) : 0;
+}
+#define UDP_RECV(fd) (udp_kind(fd) != 0)
+
 static ssize_t sent(int fd, ssize_t rc)
 {
 	if (rc > 0 && dns_kind(fd) == SFY_DNSP_TCP)
@@ -35,9 +46,15 @@ static ssize_t sent(int fd, ssize_t rc)
 /* A write on a virtually connected UDP socket: 1 and *rc when answered. */
 static int dns_write(int fd, const struct iovec *iov, int n, int flags, ssize_t *rc)
 {
-	if (dns_kind(fd) != SFY_DNSP_UDP_CONN || n < 0)
+	if (n < 0)
 		return 0;
 	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	if (udp_kind(fd) == 2) {
+		*rc = sfy_udpa_send(fd, &m, flags, NULL);
+		return 1;
+	}
+	if (dns_kind(fd) != SFY_DNSP_UDP_CONN)
+		return 0;
 	*rc = sfy_dnsp_udp_send(fd, &m, flags, NULL, 0);
 	return 1;
 }
@@ -45,6 +62,8 @@ static int dns_write(int fd, const struct iovec *iov, int n, int flags, ssize_t 
 SFY_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	GUARD(fd);
+	if (UDP_RECV(fd))
+		return sfy_udpa_recvfrom(fd, buf, n, 0, NULL, NULL);
 	if (DNS_RECV(fd))
 		return sfy_dnsp_recvfrom(fd, buf, n, 0, NULL, NULL);
 	return REAL(read)(fd, buf, n);
@@ -53,6 +72,8 @@ SFY_EXPORT ssize_t read(int fd, void *buf, size_t n)
 SFY_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	GUARD(fd);
+	if (n <= buflen && UDP_RECV(fd))
+		return sfy_udpa_recvfrom(fd, buf, n, 0, NULL, NULL);
 	if (n <= buflen && DNS_RECV(fd))
 		return sfy_dnsp_recvfrom(fd, buf, n, 0, NULL, NULL);
 	return REAL(__read_chk)(fd, buf, n, buflen);
@@ -71,9 +92,9 @@ SFY_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 SFY_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
 	GUARD(fd);
-	if (n >= 0 && DNS_RECV(fd)) {
+	if (n >= 0 && (UDP_RECV(fd) || DNS_RECV(fd))) {
 		struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-		return sfy_dnsp_recvmsg(fd, &m, 0);
+		return UDP_RECV(fd) ? sfy_udpa_recvmsg(fd, &m, 0) : sfy_dnsp_recvmsg(fd, &m, 0);
 	}
 	return REAL(readv)(fd, iov, n);
 }
@@ -90,6 +111,8 @@ SFY_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 SFY_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	GUARD(fd);
+	if (UDP_RECV(fd))
+		return sfy_udpa_recvfrom(fd, buf, n, flags, NULL, NULL);
 	if (DNS_RECV(fd))
 		return sfy_dnsp_recvfrom(fd, buf, n, flags, NULL, NULL);
 	return REAL(recv)(fd, buf, n, flags);
@@ -98,6 +121,8 @@ SFY_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 SFY_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
 	GUARD(fd);
+	if (n <= buflen && UDP_RECV(fd))
+		return sfy_udpa_recvfrom(fd, buf, n, flags, NULL, NULL);
 	if (n <= buflen && DNS_RECV(fd))
 		return sfy_dnsp_recvfrom(fd, buf, n, flags, NULL, NULL);
 	return REAL(__recv_chk)(fd, buf, n, buflen, flags);
@@ -106,6 +131,8 @@ SFY_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fl
 SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
 {
 	GUARD(fd);
+	if (UDP_RECV(fd))
+		return sfy_udpa_recvfrom(fd, buf, n, flags, from, len);
 	if (DNS_RECV(fd))
 		return sfy_dnsp_recvfrom(fd, buf, n, flags, from, len);
 	return REAL(recvfrom)(fd, buf, n, flags, from, len);
@@ -115,6 +142,8 @@ SFY_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 				  socklen_t *len)
 {
 	GUARD(fd);
+	if (n <= buflen && UDP_RECV(fd))
+		return sfy_udpa_recvfrom(fd, buf, n, flags, from, len);
 	if (n <= buflen && DNS_RECV(fd))
 		return sfy_dnsp_recvfrom(fd, buf, n, flags, from, len);
 	return REAL(__recvfrom_chk)(fd, buf, n, buflen, flags, from, len);
@@ -123,6 +152,8 @@ SFY_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	GUARD(fd);
+	if (msg && UDP_RECV(fd))
+		return sfy_udpa_recvmsg(fd, msg, flags);
 	if (msg && DNS_RECV(fd))
 		return sfy_dnsp_recvmsg(fd, msg, flags);
 	return REAL(recvmsg)(fd, msg, flags);
@@ -133,16 +164,18 @@ SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 int sfy_recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
 	GUARD(fd);
-	if (!vec || !vlen || !DNS_RECV(fd))
+	int udp = vec && vlen && UDP_RECV(fd);
+	if (!vec || !vlen || (!udp && !DNS_RECV(fd)))
 		return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+	ssize_t (*one)(int, struct msghdr *, int) = udp ? sfy_udpa_recvmsg : sfy_dnsp_recvmsg;
 	flags &= ~MSG_WAITFORONE;
-	ssize_t n = sfy_dnsp_recvmsg(fd, &vec[0].msg_hdr, flags);
+	ssize_t n = one(fd, &vec[0].msg_hdr, flags);
 	if (n < 0)
 		return -1;
 	vec[0].msg_len = (unsigned)n;
 	int saved = errno;
 	unsigned i = 1;
-	for (; i < vlen && (n = sfy_dnsp_recvmsg(fd, &vec[i].msg_hdr, flags | MSG_DONTWAIT)) >= 0; i++)
+	for (; i < vlen && (n = one(fd, &vec[i].msg_hdr, flags | MSG_DONTWAIT)) >= 0; i++)
 		vec[i].msg_len = (unsigned)n;
 	errno = saved;
 	return (int)i;

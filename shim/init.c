@@ -112,7 +112,7 @@ static void init_body(void)
 		 * traffic or names go direct. */
 		sfy_cfg.n_direct = sfy_cfg.n_direct_domain = 0;
 		sfy_cfg.direct_loopback = 0;
-		sfy_cfg.udp_allow = 0;
+		sfy_cfg.udp_mode = SFY_UDP_BLOCK;
 		sfy_cfg.remote_dns = 1;
 	}
 	if (sfy_cfg.warning[0])

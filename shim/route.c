@@ -71,7 +71,9 @@ enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5
 	int fake = sfy_fake_name(sa, name, sizeof name);
 	uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
 						       : ((const struct sockaddr_in6 *)sa)->sin6_port);
-	if (fake < 0 || (fake > 0 && !is_stream)) {
+	/* Datagrams to a name go through UDP ASSOCIATE (udp = proxy) with
+	 * the name in their header; otherwise they cannot go anywhere. */
+	if (fake < 0 || (fake > 0 && !is_stream && sfy_cfg.udp_mode != SFY_UDP_PROXY)) {
 		*err = fake < 0 ? EHOSTUNREACH : EPERM;
 		return SFY_ROUTE_REFUSE;
 	}
@@ -83,9 +85,9 @@ enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5
 		return SFY_ROUTE_DNS;
 	if (sfy_addr_is_proxy(&sfy_cfg, sa) || sfy_addr_is_direct(&sfy_cfg, sa))
 		return SFY_ROUTE_DIRECT;
-	if (!is_stream) {
+	if (!is_stream && sfy_cfg.udp_mode != SFY_UDP_PROXY) {
 		*err = EPERM;
-		return sfy_cfg.udp_allow ? SFY_ROUTE_DIRECT : SFY_ROUTE_REFUSE;
+		return sfy_cfg.udp_mode == SFY_UDP_ALLOW ? SFY_ROUTE_DIRECT : SFY_ROUTE_REFUSE;
 	}
 	s5_addr_from_sockaddr(dst, sa, port);
 	return SFY_ROUTE_PROXY;

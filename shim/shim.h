@@ -70,6 +70,9 @@ enum sfy_route { SFY_ROUTE_DIRECT, SFY_ROUTE_PROXY, SFY_ROUTE_REFUSE, SFY_ROUTE_
 enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err);
 /* Connect fd through the proxy to dst.  Returns 0, or -1 with errno set. */
 int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len, const struct s5_addr *dst);
+/* UDP ASSOCIATE for dst over ctl, a fresh blocking TCP socket of the
+ * proxy's family: connect, negotiate, read the reply (logged either way). */
+int sfy_proxy_udp_associate(int ctl, const struct s5_addr *dst, struct s5_reply *reply);
 /* BIND on fd (bound, not yet connected) for dst; reads reply 1. */
 int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int app_family);
 /* Reply 2 of a BIND: wait up to bind_timeout, or EAGAIN until complete. */

@@ -205,7 +205,7 @@ int sfy_last_connect_dst(struct s5_addr *out)
 void sfy_log_outcome(const struct sfy_proxy *p, const struct s5_addr *dst, const struct sfy_engine *e, int err,
 		     long long t0)
 {
-	const char *verb = !e || e->cmd == S5_CMD_CONNECT ? "connect" : "bind";
+	const char *verb = !e || e->cmd == S5_CMD_CONNECT ? "connect" : e->cmd == S5_CMD_BIND ? "bind" : "udp associate";
 	char what[300];
 	if (!sfy_log_enabled(err ? SFY_LOG_WARN : SFY_LOG_INFO))
 		return;
@@ -298,6 +298,11 @@ int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len
 		return -1;
 	sfy_connect_established(fd, &info, &reply, dst);
 	return 0;
+}
+
+int sfy_proxy_udp_associate(int ctl, const struct s5_addr *dst, struct s5_reply *reply)
+{
+	return run_request(ctl, S5_CMD_UDP_ASSOCIATE, dst, reply, sfy_cfg.proxy.ss_family, NULL);
 }
 
 int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int app_family)

@@ -185,9 +185,10 @@ expect_no_proxy_request() {
 	grep -q 'remote-off.test' "$SENTINEL_LOG" || fail "the sentinel did not get the query:" "$output"
 }
 
-@test "DNS to a proxied destination stays ordinary UDP: refused, nothing sent" {
-	# Loopback not direct: 127.0.0.53 is a proxied destination now.
-	proxy_conf "$CONF" "$TS_PORT" "log_file = $SFY_LOG"
+@test "DNS to a proxied destination stays ordinary UDP: with udp = block, refused, nothing sent" {
+	# Loopback not direct: 127.0.0.53 is a proxied destination now.  (With
+	# udp = proxy, the default, it goes through UDP ASSOCIATE: udp.bats.)
+	proxy_conf "$CONF" "$TS_PORT" "log_file = $SFY_LOG" "udp = block"
 	run sfy dig "${DIG_OPTS[@]}" @127.0.0.53 proxied.test A
 	expect_not_contains "status: NOERROR"
 	grep -q "refused: non-TCP traffic" "$SFY_LOG" || fail "no refusal logged:" "$(cat "$SFY_LOG")"

@@ -115,9 +115,9 @@ expect_datagrams() {
 	fail "the UDP sink did not get both datagrams; it logged:" "$(cat "$UDP_LOG")"
 }
 
-@test "UDP to a non-direct destination is blocked with EPERM" {
+@test "udp = block: UDP to a non-direct destination is blocked with EPERM" {
 	start_udp_sink sink 127.0.0.3
-	proxy_conf "$CONF" "$TS_PORT"
+	proxy_conf "$CONF" "$TS_PORT" "udp = block"
 	run sfy "$TESTBIN/udp_send" 127.0.0.3 "$UDP_PORT"
 	expect_status 1
 	local res

@@ -1,6 +1,7 @@
 /* libFuzzer target: the SOCKS5 decoders (shim/codec.c).
  *
- * The first input byte picks the decoder (method, auth, reply, request);
+ * The first input byte picks the decoder (method, auth, reply, request,
+ * the UDP relay header);
  * the rest is the message, in a heap block of exactly its length so that
  * ASan catches any read past len.  Invariants checked on every input:
  *   - a decoder returns a negative S5_E* code, 0 ("need more") or a
@@ -11,6 +12,7 @@
  *     same error class (never a different length);
  *   - a decoded reply or request encodes back to exactly the n bytes it
  *     was decoded from (s5_encode_request with the REP/CMD byte);
+ *   - a decoded UDP header with FRAG 0 encodes back to its n bytes;
  *   - s5_rep_text / s5_rep_errno answer for every code. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@
 
 #define CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
-enum { D_METHOD, D_AUTH, D_REPLY, D_REQUEST, D_COUNT };
+enum { D_METHOD, D_AUTH, D_REPLY, D_REQUEST, D_UDP, D_COUNT };
 
 /* One decode on an exact-size heap copy of in[0..len). */
 static int decode(int which, const uint8_t *in, size_t len, uint8_t *code, struct s5_addr *a)
@@ -43,6 +45,9 @@ static int decode(int which, const uint8_t *in, size_t len, uint8_t *code, struc
 		n = s5_decode_reply(copy, len, &r);
 		*code = r.rep;
 		*a = r.bnd;
+		break;
+	case D_UDP:
+		n = s5_decode_udp_header(copy, len, code, a);
 		break;
 	default:
 		n = s5_decode_request(copy, len, code, a);
@@ -81,7 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(n >= S5_ESPACE && n <= (int)len);
 	if (which == D_METHOD || which == D_AUTH)
 		CHECK(n == 0 || n == 2 || n == S5_EVERSION);
-	if (which >= D_REPLY && n > 0) {
+	if (which == D_UDP && n > 0 && code == 0) {
+		uint8_t out[S5_UDP_HEADER_MAX];
+		CHECK(n <= S5_UDP_HEADER_MAX);
+		CHECK(s5_encode_udp_header(out, sizeof out, &a) == n && memcmp(out, in, (size_t)n) == 0);
+	}
+	if ((which == D_REPLY || which == D_REQUEST) && n > 0) {
 		CHECK(n <= S5_REPLY_MAX);
 		check_roundtrip(in, n, code, &a);
 	}

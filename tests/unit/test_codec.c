@@ -564,6 +564,50 @@ static void test_rep_unassigned(void **state)
 	}
 }
 
+/* RFC 1928 section 7: the UDP header, both ways, and its refusals. */
+static void test_udp_header_round_trip(void **state)
+{
+	(void)state;
+	struct s5_addr a, b;
+	uint8_t buf[S5_UDP_HEADER_MAX], frag = 9;
+	s5_addr_from_name(&a, "fake.test", 53);
+	int n = s5_encode_udp_header(buf, sizeof buf, &a);
+	assert_int_equal(n, 3 + 1 + 1 + 9 + 2);
+	static const uint8_t head[] = {0, 0, 0, S5_ATYP_DOMAIN, 9};
+	assert_memory_equal(buf, head, sizeof head);
+	assert_int_equal(s5_decode_udp_header(buf, (size_t)n, &frag, &b), n);
+	assert_int_equal(frag, 0);
+	assert_string_equal(b.u.domain.name, "fake.test");
+	assert_int_equal(b.port, 53);
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	s5_addr_from_sockaddr(&a, (struct sockaddr *)&s6, 7);
+	assert_int_equal(s5_encode_udp_header(buf, sizeof buf, &a), 22);
+	assert_int_equal(s5_encode_udp_header(buf, 21, &a), S5_ESPACE);
+	for (int len = 0; len < 22; len++)
+		assert_true(s5_decode_udp_header(buf, (size_t)len, &frag, &b) <= 0);
+	assert_int_equal(s5_decode_udp_header(buf, 22, &frag, &b), 22);
+	assert_int_equal(b.atyp, S5_ATYP_IPV6);
+}
+
+static void test_udp_header_bad(void **state)
+{
+	(void)state;
+	struct s5_addr b;
+	uint8_t frag;
+	static const uint8_t rsv[] = {0, 1, 0, 1, 1, 2, 3, 4, 0, 7};
+	static const uint8_t atyp[] = {0, 0, 0, 9, 1, 2, 3, 4, 0, 7};
+	static const uint8_t fragged[] = {0, 0, 2, 1, 1, 2, 3, 4, 0, 7, 'x'};
+	static const uint8_t noname[] = {0, 0, 0, 3, 0, 0, 7};
+	assert_int_equal(s5_decode_udp_header(rsv, sizeof rsv, &frag, &b), S5_ERSV);
+	assert_int_equal(s5_decode_udp_header(atyp, sizeof atyp, &frag, &b), S5_EATYP);
+	assert_int_equal(s5_decode_udp_header(noname, sizeof noname, &frag, &b), S5_ENAME);
+	assert_int_equal(s5_decode_udp_header(fragged, sizeof fragged, &frag, &b), 10);
+	assert_int_equal(frag, 2);
+	struct s5_addr bad = {.atyp = 7};
+	uint8_t buf[S5_UDP_HEADER_MAX];
+	assert_int_equal(s5_encode_udp_header(buf, sizeof buf, &bad), S5_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +641,8 @@ int main(void)
 		cmocka_unit_test(test_request_round_trip),
 		cmocka_unit_test(test_rep_codes),
 		cmocka_unit_test(test_rep_unassigned),
+		cmocka_unit_test(test_udp_header_round_trip),
+		cmocka_unit_test(test_udp_header_bad),
 	};
 	return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
 }

@@ -120,7 +120,7 @@ static void test_defaults(void **state)
 	expect_cidr(&cfg.fake4, AF_INET, "240.0.0.0", 4, 0);
 	expect_cidr(&cfg.fake6, AF_INET6, "100::", 64, 0);
 	assert_int_equal(cfg.fake_pool_size, 16384);
-	assert_int_equal(cfg.udp_allow, 0);
+	assert_int_equal(cfg.udp_mode, SFY_UDP_PROXY);
 	assert_int_equal(cfg.connect_timeout_ms, 10000);
 	assert_int_equal(cfg.handshake_timeout_ms, 10000);
 	assert_int_equal(cfg.log_level, SFY_LOG_WARN);
@@ -170,7 +170,7 @@ static void test_every_key(void **state)
 	expect_cidr(&cfg.fake4, AF_INET, "10.200.0.0", 16, 0);
 	expect_cidr(&cfg.fake6, AF_INET6, "100::", 64, 0); /* see test_fake_ipv6_key */
 	assert_int_equal(cfg.fake_pool_size, 4096);
-	assert_int_equal(cfg.udp_allow, 1);
+	assert_int_equal(cfg.udp_mode, SFY_UDP_ALLOW);
 	assert_int_equal(cfg.connect_timeout_ms, 2500);
 	assert_int_equal(cfg.handshake_timeout_ms, 250);
 	assert_int_equal(cfg.log_level, SFY_LOG_DEBUG);
@@ -226,7 +226,7 @@ static void test_timeouts_and_levels(void **state)
 	assert_int_equal(cfg.bind_timeout_ms, 0);
 	assert_int_equal(sfy_config_parse_text(&cfg, "log_level = ERROR\nudp = block\n", "t"), 0);
 	assert_int_equal(cfg.log_level, SFY_LOG_ERROR);
-	assert_int_equal(cfg.udp_allow, 0);
+	assert_int_equal(cfg.udp_mode, SFY_UDP_BLOCK);
 	assert_int_equal(sfy_log_level_parse("info"), SFY_LOG_INFO);
 	assert_int_equal(sfy_log_level_parse("Warn"), SFY_LOG_WARN);
 	assert_int_equal(sfy_log_level_parse("verbose"), -1);
@@ -246,7 +246,7 @@ static void test_comments_blank_whitespace(void **state)
 			   "udp=allow";
 	assert_int_equal(sfy_config_parse_text(&cfg, text, "t.conf"), 0);
 	assert_int_equal(cfg.log_level, SFY_LOG_INFO);
-	assert_int_equal(cfg.udp_allow, 1);
+	assert_int_equal(cfg.udp_mode, SFY_UDP_ALLOW);
 	sfy_config_defaults(&cfg);
 	assert_int_equal(sfy_config_parse_text(&cfg, "", "t.conf"), 0);
 	assert_int_equal(sfy_config_parse_text(&cfg, "\n\n\n", "t.conf"), 0);
@@ -275,7 +275,7 @@ static void test_error_messages(void **state)
 	expect_error("log_level = info\n\nlog_level\n", "t.conf:3: expected 'key = value'");
 	expect_error("remote_dns = maybe\n", "t.conf:1: remote_dns: expected yes or no");
 	expect_error("direct_loopback = 2\n", "t.conf:1: direct_loopback: expected yes or no");
-	expect_error("udp = drop\n", "t.conf:1: udp: expected block or allow");
+	expect_error("udp = drop\n", "t.conf:1: udp: expected proxy, block or allow");
 	expect_error("log_level = loud\n", "t.conf:1: log_level: expected error, warn, info or debug");
 	expect_error("log_file = relative.log\n", "t.conf:1: log_file: expected an absolute path");
 	expect_error("username =\n", "t.conf:1: username: value must be 1 to 255 bytes");

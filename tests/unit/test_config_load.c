@@ -183,7 +183,7 @@ static void test_home_config(void **state)
 	sfy_config_load(&cfg, 0, fake_getenv);
 	assert_int_equal(cfg.valid, 1);
 	assert_string_equal(cfg.source, want);
-	assert_int_equal(cfg.udp_allow, 1);
+	assert_int_equal(cfg.udp_mode, SFY_UDP_ALLOW);
 }
 
 static void test_no_config_anywhere(void **state)
