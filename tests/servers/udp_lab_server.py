@@ -6,7 +6,8 @@
   --log FILE         one line per datagram, flushed at once:
                        echo from=ADDR:PORT to=HOST:PORT len=N data=TEXT
                        dns from=ADDR:PORT name=NAME type=TYPE rcode=R
-                     (TEXT: the first 60 bytes, newlines escaped), so a
+                     (TEXT: the first 60 bytes, "." for any byte but
+                     printable ASCII), so a
                      test sees who sent what: through socksify and a proxy,
                      the proxy's external address.
   --zone NAME=ADDR   an A (IPv4) or AAAA (IPv6) record (repeatable); any
@@ -126,7 +127,8 @@ def main(argv):
             except OSError:
                 continue
             if socks[sock] == "echo":
-                text = data[:60].decode("utf-8", "replace").replace("\n", "\\n")
+                # Printable ASCII only: the log stays text for grep.
+                text = "".join(chr(b) if 32 <= b < 127 else "." for b in data[:60])
                 log.write("echo from=%s to=%s len=%d data=%s\n"
                           % (fmt(peer), fmt(sock.getsockname()), len(data), text))
                 reply = data

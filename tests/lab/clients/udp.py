@@ -26,6 +26,7 @@ import errno
 import os
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -33,6 +34,8 @@ TIMEOUT = 5.0
 
 
 def ename(exc):
+    if exc.errno == errno.EOPNOTSUPP:   # == ENOTSUP on Linux: the C name
+        return "EOPNOTSUPP"
     return errno.errorcode.get(exc.errno or 0, "EUNKNOWN")
 
 
@@ -56,7 +59,11 @@ def open_socket(host, port):
         print("error: getaddrinfo: %s" % exc, flush=True)
         sys.exit(1)
     sock = socket.socket(ai[0], socket.SOCK_DGRAM)
-    sock.settimeout(TIMEOUT)
+    # A really blocking fd (python's settimeout() would make it
+    # non-blocking and poll), bounded by the kernel's SO_RCVTIMEO.
+    sock.settimeout(None)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                    struct.pack("ll", int(TIMEOUT), 0))
     return sock, ai[4]
 
 
