@@ -73,6 +73,29 @@ expect_line() { # LINE: one line of the output is exactly LINE
 	grep -qxF -- "$1" <<<"$output" || lab_fail "expected a line '$1'; output:" "$output"
 }
 
+# lab_udp_count KIND ADDR: lines of $LAB_UDP_LOG of KIND (echo or dns)
+# whose source is ADDR (any form; v4-mapped counts as IPv4).
+lab_udp_count() {
+	"$LAB_PY" - "$1" "$2" "$LAB_UDP_LOG" <<'PY'
+import ipaddress, sys
+
+def norm(a):
+    a = ipaddress.ip_address(a.strip("[]"))
+    return getattr(a, "ipv4_mapped", None) or a
+
+kind, want = sys.argv[1], norm(sys.argv[2])
+n = 0
+with open(sys.argv[3]) as f:
+    for line in f:
+        words = line.split()
+        if len(words) < 2 or words[0] != kind or not words[1].startswith("from="):
+            continue
+        if norm(words[1][5:].rpartition(":")[0]) == want:
+            n += 1
+print(n)
+PY
+}
+
 # expect_udp_via KIND PEER [MIN]: the server logged at least MIN (default
 # 1) datagrams of KIND (echo, dns), every one of them from PEER (the
 # proxy's external address), and the client's sentinel saw nothing.
@@ -160,6 +183,7 @@ udp_py() {
 # association (danted drops what arrives after the control connection
 # closed).  So the input stays open until the echo is back.
 @test "ncat -u: a line echoed" {
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	run lab_sfy bash -c '(echo ncat-udp-line; sleep 1.5) | ncat -u -i 2 "$0" "$1"' \
 		"$LAB_SERVER4" "$LAB_UDP_ECHO_PORT"
 	[[ $output == *"ncat-udp-line"* ]] || lab_fail "no echo (status $status):" "$output" || return 1

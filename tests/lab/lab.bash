@@ -739,29 +739,6 @@ print(n)
 PY
 }
 
-# lab_udp_count KIND ADDR: lines of $LAB_UDP_LOG of KIND (echo or dns)
-# whose source is ADDR (any form; v4-mapped counts as IPv4).
-lab_udp_count() {
-	"$LAB_PY" - "$1" "$2" "$LAB_UDP_LOG" <<'PY'
-import ipaddress, sys
-
-def norm(a):
-    a = ipaddress.ip_address(a.strip("[]"))
-    return getattr(a, "ipv4_mapped", None) or a
-
-kind, want = sys.argv[1], norm(sys.argv[2])
-n = 0
-with open(sys.argv[3]) as f:
-    for line in f:
-        words = line.split()
-        if len(words) < 2 or words[0] != kind or not words[1].startswith("from="):
-            continue
-        if norm(words[1][5:].rpartition(":")[0]) == want:
-            n += 1
-print(n)
-PY
-}
-
 # lab_http_count NAME: lines (connections + requests) in that server's log.
 lab_http_count() {
 	wc -l <"$LAB_DIR/http-$1.log"
