@@ -508,11 +508,13 @@ static void step_udp(const struct sfy_config *cfg)
 		step_failed("udp", t0, errno, cfg);
 		n = -1;
 	}
-	while (n > 0 && (n = s5_decode_reply(in, len, &reply)) == 0)
-		if (recv_more(&io, in, sizeof in, &len) < 0) {
-			step_failed("udp", t0, errno, cfg);
-			n = -1;
-		}
+	if (n > 0)
+		while ((n = s5_decode_reply(in, len, &reply)) == 0)
+			if (recv_more(&io, in, sizeof in, &len) < 0) {
+				step_failed("udp", t0, errno, cfg);
+				n = -1;
+				break;
+			}
 	close(fd);
 	if (n == S5_EVERSION || n == S5_ERSV || n == S5_EATYP || n == S5_ENAME)
 		step_failed("udp", t0, EPROTO, cfg);
