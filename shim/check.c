@@ -470,13 +470,6 @@ static int step_connect(struct sfy_io *io, const struct sfy_config *cfg, const s
 	return 0;
 }
 
-/* BND 0.0.0.0 or ::: the relay is at the proxy's own address. */
-static int s5_addr_unspec_ip(const struct s5_addr *a)
-{
-	static const uint8_t zero[16];
-	return a->atyp != S5_ATYP_DOMAIN && memcmp(a->u.ipv6, zero, a->atyp == S5_ATYP_IPV4 ? 4 : 16) == 0;
-}
-
 /* UDP ASSOCIATE with DST 0.0.0.0:0 on a connection of its own: what
  * udp = proxy will get.  Informational: a proxy without UDP is no error
  * of the configuration. */
@@ -508,11 +501,13 @@ static void step_udp(const struct sfy_config *cfg)
 		step_failed("udp", t0, errno, cfg);
 		n = -1;
 	}
-	while (n > 0 && (n = s5_decode_reply(in, len, &reply)) == 0)
-		if (recv_more(&io, in, sizeof in, &len) < 0) {
-			step_failed("udp", t0, errno, cfg);
-			n = -1;
-		}
+	if (n > 0)
+		while ((n = s5_decode_reply(in, len, &reply)) == 0)
+			if (recv_more(&io, in, sizeof in, &len) < 0) {
+				step_failed("udp", t0, errno, cfg);
+				n = -1;
+				break;
+			}
 	close(fd);
 	if (n == S5_EVERSION || n == S5_ERSV || n == S5_EATYP || n == S5_ENAME)
 		step_failed("udp", t0, EPROTO, cfg);
@@ -526,7 +521,7 @@ static void step_udp(const struct sfy_config *cfg)
 	}
 	s5_addr_text(&reply.bnd, bnd, sizeof bnd);
 	printf("udp       ok in %.1f ms: udp associate ok, relay %s%s\n", now_ms() - t0, bnd,
-	       s5_addr_unspec_ip(&reply.bnd) ? " (the proxy's own address)" : "");
+	       strncmp(bnd, "0.0.0.0:", 8) && strncmp(bnd, "[::]:", 5) ? "" : " (the proxy's own address)");
 }
 
 /* The live probe: TCP connect, greeting, auth, CONNECT; 0 when all pass. */

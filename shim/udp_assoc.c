@@ -464,6 +464,8 @@ static size_t scatter(const struct msghdr *msg, const uint8_t *data, size_t n)
 
 ssize_t sfy_udpa_recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	if (flags & MSG_ERRQUEUE) /* the kernel's error reports: no relay header */
+		return REAL(recvmsg)(fd, msg, flags);
 	uint8_t *buf = malloc(DGRAM_MAX);
 	if (!buf) {
 		errno = ENOBUFS;

@@ -115,8 +115,12 @@ step_ms() {
 	expect_match "greeting  ok in [0-9.]+ ms: proxy chose method X'00' \(no authentication\)"
 	expect_match "CONNECT   ok in [0-9.]+ ms: web.test:$WEB_PORT: proxy replied 0 \(succeeded\)"
 	expect_line "result: OK"
-	wait_records 1
-	expect_record host web.test
+	# Then UDP ASSOCIATE on a connection of its own, which the test server
+	# refuses (REP 07): shown, but no failure of the setup.
+	expect_match "udp       NOT available after [0-9.]+ ms: udp associate refused: proxy replied 7"
+	wait_records 2
+	expect_record host web.test 0
+	expect_record cmd 3 1
 }
 
 @test "--check reports rejected credentials and exits non-zero" {
