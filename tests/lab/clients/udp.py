@@ -15,8 +15,11 @@ answer).  Every mode prints "key=value" lines, measures its own time
   hostile DELAY for a relay that sends bad datagrams before each good one
                 (the good one DELAY ms later): a blocking recvfrom must
                 get only the echo; MSG_DONTWAIT right after the bad ones
-                must say EAGAIN; a level-triggered poll loop then waits for
-                the echo, counting wakeups and CPU time.  Prints
+                must say EAGAIN; a level-triggered poll loop started while
+                the bad ones wait unread must get only the echo, its
+                wakeups and CPU time counted (a loop that spins on a
+                datagram nobody consumes wakes up thousands of times).
+                Prints
                 blocking=LABELS dontwait=EAGAIN|LABELS poll=LABELS
                 wakeups= eagain= cpu_ms=, LABELS being what arrived
                 ("first 12 bytes:length", comma-separated).
@@ -150,14 +153,27 @@ def mode_hostile(sock, dst, arg):
     ok = blocked == ["probe-block:11"]
     # 2. MSG_DONTWAIT while only bad datagrams have arrived.
     try:
-        sock.sendto(b"probe-poll", dst)
+        sock.sendto(b"probe-dontwait", dst)
     except OSError as exc:
         fail("sendto", exc)
     time.sleep(min(delay / 3, 0.2))
     got, eagain = recv_labels(sock, 0)
     print("dontwait=%s" % (",".join(got) + (",EAGAIN" if got else "EAGAIN")))
     ok = ok and not got and eagain
-    # 3. A level-triggered poll loop until the echo comes.
+    waited = []
+    while "probe-dontwa:14" not in waited and len(waited) < 3:
+        try:
+            waited.append(label(sock.recv(65535)))
+        except OSError as exc:
+            fail("recv", exc)
+    ok = ok and waited == ["probe-dontwa:14"]
+    # 3. A level-triggered poll loop until the echo comes, started while
+    # the bad datagrams wait unread: each wakeup must consume them.
+    try:
+        sock.sendto(b"probe-poll", dst)
+    except OSError as exc:
+        fail("sendto", exc)
+    time.sleep(min(delay / 3, 0.2))
     sock.setblocking(False)
     poller = select.poll()
     poller.register(sock, select.POLLIN)
