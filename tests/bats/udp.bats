@@ -196,7 +196,7 @@ udp_out() {
 }
 
 @test "a proxy that refuses UDP ASSOCIATE (REP 07): EOPNOTSUPP, one log line, nothing direct" {
-	start_testserver
+	start_testserver --mode udp-refuse
 	start_echo e 127.0.0.3
 	proxy_conf "$CONF" "$TS_PORT" "log_file = $SFY_LOG"
 	run sfy "$TESTBIN/udp_echo" --rounds 3 127.0.0.3 "$ECHO_PORT"
@@ -240,7 +240,7 @@ udp_out() {
 	run run_isolated "$SOCKSIFY" -c "$CONF" --check
 	expect_contains "udp       ok"
 	expect_contains "udp associate ok, relay 127.0.0.1:"
-	start_testserver
+	start_testserver --mode udp-refuse
 	proxy_conf "$CONF" "$TS_PORT"
 	run run_isolated "$SOCKSIFY" -c "$CONF" --check
 	expect_status 0
