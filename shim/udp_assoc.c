@@ -243,10 +243,37 @@ static int request_dst(int fd, struct s5_addr *dst)
 	return 0;
 }
 
+/* An IPv4 socket whose relay has only an IPv6 address: put a dual-stack
+ * IPv6 socket at fd's number (as a TCP connect does for the proxy), bound
+ * to the same port.  The program keeps seeing IPv4 addresses: sources are
+ * given in the family it created (struct assoc's family).  0, or -1. */
+static int swap_to_v6(int fd)
+{
+	struct sockaddr_in old;
+	socklen_t olen = sizeof old;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&old, &olen) < 0 || old.sin_family != AF_INET)
+		return -1;
+	int fresh = REAL(socket)(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fresh < 0)
+		return -1;
+	int off = 0;
+	REAL(setsockopt)(fresh, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+	if (sfy_swap_socket(fd, fresh) < 0)
+		return -1;
+	struct sockaddr_in6 any = {.sin6_family = AF_INET6, .sin6_port = old.sin_port};
+	if (REAL(bind)(fd, (struct sockaddr *)&any, sizeof any) < 0 && old.sin_port) {
+		any.sin6_port = 0; /* the port went meanwhile: any port will do for the relay */
+		if (REAL(bind)(fd, (struct sockaddr *)&any, sizeof any) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Set up fd's association: *handle (control connection) and the relay as
  * an address of family.  0, or -1 with errno; *lasting when a new attempt
  * would get the same answer (the proxy refused the command). */
-static int associate(int fd, int family, int *handle, struct sockaddr_storage *relay, socklen_t *rlen, int *lasting)
+static int associate(int fd, int family, int *handle, struct sockaddr_storage *relay, socklen_t *rlen, int *lasting,
+		     int *swapped)
 {
 	struct s5_addr dst;
 	struct s5_reply reply;
@@ -265,6 +292,12 @@ static int associate(int fd, int family, int *handle, struct sockaddr_storage *r
 		return -1;
 	}
 	*rlen = sfy_socks_to_sockaddr(&reply.bnd, family, relay, 1);
+	if (*rlen == 0 && family == AF_INET && swap_to_v6(fd) == 0) {
+		*swapped = 1;
+		*rlen = sfy_socks_to_sockaddr(&reply.bnd, AF_INET6, relay, 1);
+		sfy_log(SFY_LOG_DEBUG, "udp associate on fd %d: IPv4 socket replaced by an IPv6 one to reach the relay",
+			fd);
+	}
 	int v6only = 0;
 	socklen_t vl = sizeof v6only;
 	if (family == AF_INET6 && relay->ss_family == AF_INET6 &&
@@ -335,17 +368,17 @@ static int get_relay(int fd, struct sockaddr_storage *relay, socklen_t *rlen, st
 		goto out;
 	}
 	if (a->ctl < 0) {
-		int family = a->family, h = -1, lasting = 0;
+		int family = a->family, h = -1, lasting = 0, swapped = 0;
 		a->busy = 1;
 		pthread_mutex_unlock(&lock);
-		int r = associate(fd, family, &h, relay, rlen, &lasting);
+		int r = associate(fd, family, &h, relay, rlen, &lasting, &swapped);
 		err = errno;
 		pthread_mutex_lock(&lock);
 		a->busy = 0;
 		pthread_cond_broadcast(&settled);
 		dev_t dev;
 		ino_t ino;
-		if (identity(fd, &dev, &ino) < 0 || dev != a->dev || ino != a->ino) {
+		if (identity(fd, &dev, &ino) < 0 || ((dev != a->dev || ino != a->ino) && !swapped)) {
 			if (r == 0) /* closed meanwhile: the association goes with it */
 				sfy_ifd_release(h);
 			a->used = 0;
@@ -357,6 +390,8 @@ static int get_relay(int fd, struct sockaddr_storage *relay, socklen_t *rlen, st
 			goto out;
 		}
 		a->ctl = h;
+		a->dev = dev; /* a new socket if swapped to reach an IPv6 relay */
+		a->ino = ino;
 		a->relay = *relay;
 		a->relay_len = *rlen;
 	}
