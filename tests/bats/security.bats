@@ -6,7 +6,7 @@ load helpers
 @test "the library exports only the interposed functions" {
 	local got want
 	got=$(nm -D --defined-only "$LIB" | awk '{print $3}' | sort | tr '\n' ' ')
-	want="_Exit __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk __res_nquery __res_nquerydomain __res_nsearch __res_nsend __res_query __res_querydomain __res_search __res_send _exit accept accept4 bind close close_range connect dup dup2 dup3 epoll_ctl epoll_pwait epoll_pwait2 epoll_wait fcntl fcntl64 freeaddrinfo getaddrinfo getaddrinfo_a gethostbyaddr gethostbyaddr_r gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo getpeername getsockname getsockopt ioctl listen poll ppoll pselect read readv recv recvfrom recvmmsg recvmsg res_nquery res_nquerydomain res_nsearch res_nsend res_query res_querydomain res_search res_send select send sendmmsg sendmsg sendto setsockopt socket syscall write writev "
+	want="_Exit __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk __res_nquery __res_nquerydomain __res_nsearch __res_nsend __res_query __res_querydomain __res_search __res_send _exit accept accept4 bind close close_range closefrom connect dup dup2 dup3 epoll_ctl epoll_pwait epoll_pwait2 epoll_wait fcntl fcntl64 freeaddrinfo getaddrinfo getaddrinfo_a gethostbyaddr gethostbyaddr_r gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo getpeername getsockname getsockopt ioctl listen poll ppoll pselect read readv recv recvfrom recvmmsg recvmsg res_nquery res_nquerydomain res_nsearch res_nsend res_query res_querydomain res_search res_send select send sendmmsg sendmsg sendto setsockopt socket syscall write writev "
 	[[ $got == "$want" ]] || fail "exported: $got" "expected: $want"
 }
 
