@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "sfy_config.h"
 #include "sfy_engine.h"
@@ -101,5 +102,22 @@ int sfy_sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags);
 int sfy_recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout);
 /* 0.0.0.0, :: or a name. */
 int s5_addr_unspecified(const struct s5_addr *a);
+
+/* recvfrom() as one recvmsg() of recv_fn: for the modules that rewrite
+ * what a socket receives (shim/dns_pkt.c, shim/udp_assoc.c). */
+static inline ssize_t sfy_recvfrom_by_recvmsg(ssize_t (*recv_fn)(int, struct msghdr *, int), int fd, void *buf,
+					      size_t n, int flags, struct sockaddr *from, socklen_t *len)
+{
+	struct iovec iov = {.iov_base = buf, .iov_len = n};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (from && len) {
+		m.msg_name = from;
+		m.msg_namelen = *len;
+	}
+	ssize_t rc = recv_fn(fd, &m, flags);
+	if (rc >= 0 && from && len)
+		*len = m.msg_namelen;
+	return rc;
+}
 
 #endif

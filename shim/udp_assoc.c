@@ -545,16 +545,7 @@ ssize_t sfy_udpa_recvmsg(int fd, struct msghdr *msg, int flags)
 
 ssize_t sfy_udpa_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
 {
-	struct iovec iov = {.iov_base = buf, .iov_len = n};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (from && len) {
-		m.msg_name = from;
-		m.msg_namelen = *len;
-	}
-	ssize_t rc = sfy_udpa_recvmsg(fd, &m, flags);
-	if (rc >= 0 && from && len)
-		*len = m.msg_namelen;
-	return rc;
+	return sfy_recvfrom_by_recvmsg(sfy_udpa_recvmsg, fd, buf, n, flags, from, len);
 }
 
 void sfy_udpa_closed(int fd)
