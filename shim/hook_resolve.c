@@ -13,37 +13,6 @@
 #include "sfy_log.h"
 #include "sfy_resolve.h"
 
-int sfy_local_addrs(const char *name, int family, struct sfy_host_addr *out, int max)
-{
-	int n = sfy_hosts_lookup(SFY_HOSTS_PATH, name, family, out, max);
-	if (n > 0 || strcasecmp(name, "localhost") != 0)
-		return n;
-	/* RFC 6761: localhost is loopback even when the hosts file forgets it. */
-	if (family != AF_INET6 && n < max) {
-		out[n].family = AF_INET;
-		out[n++].u.v4.s_addr = htonl(INADDR_LOOPBACK);
-	}
-	if (family != AF_INET && n < max) {
-		out[n].family = AF_INET6;
-		out[n++].u.v6 = in6addr_loopback;
-	}
-	return n;
-}
-
-int sfy_fake_addr(const char *name, int family, struct sfy_host_addr *out)
-{
-	struct sockaddr_storage ss;
-	struct sfy_pool *pool = sfy_names_pool();
-	if (!pool || strlen(name) > S5_NAME_MAX || sfy_pool_map(pool, name, family, &ss) < 0)
-		return -1;
-	out->family = family;
-	if (family == AF_INET)
-		out->u.v4 = ((struct sockaddr_in *)&ss)->sin_addr;
-	else
-		out->u.v6 = ((struct sockaddr_in6 *)&ss)->sin6_addr;
-	return 0;
-}
-
 /* Numeric text for an address, as getaddrinfo() reads it back (IPv6 in full,
  * uncompressed): inet_ntop() formats through sprintf, which was a third of
  * the cost of a look-up.  out holds INET6_ADDRSTRLEN bytes. */
@@ -148,23 +117,6 @@ int sfy_getaddrinfo(const char *node, const char *service, const struct addrinfo
 SFY_EXPORT void freeaddrinfo(struct addrinfo *ai)
 {
 	REAL(freeaddrinfo)(ai); /* our results are libc's own allocations */
-}
-
-/* Name for a socket address without DNS: the fake pool, then /etc/hosts.
- * Returns 1 with name, 0 when there is none. */
-int sfy_reverse_name(const struct sockaddr *sa, char *name, size_t cap)
-{
-	struct sockaddr_in v4;
-	if (sfy_unmap_v4(sa, &v4))
-		sa = (const struct sockaddr *)&v4;
-	if (sfy_fake_name(sa, name, cap) > 0)
-		return 1;
-	struct sfy_host_addr a = {.family = sa->sa_family};
-	if (sa->sa_family == AF_INET)
-		a.u.v4 = ((const struct sockaddr_in *)sa)->sin_addr;
-	else
-		a.u.v6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-	return sfy_hosts_reverse(SFY_HOSTS_PATH, &a, name, cap);
 }
 
 SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen, char *serv,
