@@ -62,7 +62,9 @@ clean:
 	rm -rf $(B)
 
 # Fragments owned by their areas: installation (scripts/install.mk),
-# fuzzing (tests/fuzz/fuzz.mk), benchmarks (bench/bench.mk).
+# fuzzing (tests/fuzz/fuzz.mk), benchmarks (bench/bench.mk), sealed mode
+# (sealed/sealed.mk).
 -include scripts/install.mk
+include sealed/sealed.mk
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
