@@ -7,8 +7,8 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LIBS    := -ldl -lpthread
 
 B        := build
-# shim/check.c is the socksify --check tool, not part of the library.
-LIB_SRCS := $(filter-out shim/check.c,$(wildcard shim/*.c))
+# shim/check*.c is the socksify --check tool, not part of the library.
+LIB_SRCS := $(filter-out shim/check%.c,$(wildcard shim/*.c))
 HDRS     := $(wildcard include/*.h shim/*.h)
 # Pure modules the unit tests link directly (no hooks, no sockets).
 PURE     := shim/engine.c shim/codec.c shim/config.c shim/rules.c shim/pool.c shim/hosts.c shim/session_obj.c shim/dns.c
@@ -62,7 +62,9 @@ clean:
 	rm -rf $(B)
 
 # Fragments owned by their areas: installation (scripts/install.mk),
-# fuzzing (tests/fuzz/fuzz.mk), benchmarks (bench/bench.mk).
+# fuzzing (tests/fuzz/fuzz.mk), benchmarks (bench/bench.mk), sealed mode
+# (sealed/sealed.mk).
 -include scripts/install.mk
+include sealed/sealed.mk
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk

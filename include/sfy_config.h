@@ -34,6 +34,9 @@ struct sfy_cidr {
  * start-up. */
 /* What UDP to a non-direct destination does (`udp =`). */
 enum sfy_udp_mode { SFY_UDP_PROXY, SFY_UDP_BLOCK, SFY_UDP_ALLOW };
+/* `sealed =`: whether socksify-sealed runs programs under its supervisor
+ * (sealed/launch.c); the library itself ignores it. */
+enum sfy_sealed_mode { SFY_SEALED_NO, SFY_SEALED_YES, SFY_SEALED_AUTO };
 
 struct sfy_config {
 	int valid;                 /* 0: every proxied connection fails closed */
@@ -55,6 +58,7 @@ struct sfy_config {
 	int handshake_timeout_ms;  /* this and the two above: 0 = no limit of ours */
 	int pipeline;              /* greeting, auth and request in one write */
 	int log_level;
+	int sealed_mode;           /* enum sfy_sealed_mode: 0 (no) is the default */
 
 	char proxy_text[80];       /* "127.0.0.1:1080" for logs */
 	char user[256];

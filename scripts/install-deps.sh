@@ -43,6 +43,8 @@ dig:bind9-dnsutils
 nslookup:bind9-dnsutils
 host:bind9-host
 setpriv:util-linux
+go:golang-go
+/usr/sbin/setcap:libcap2-bin
 /usr/lib/x86_64-linux-gnu/libdsocksd.so.0:dante-client
 "
 

@@ -12,32 +12,33 @@ SFY_DOCDIR := $(PREFIX)/share/doc/socksify
 SFY_MANDIR := $(PREFIX)/share/man
 # socksify-check is a program, not part of the library: it reuses the
 # pure modules so that what it reports is what the library would do.
-CHECK_SRCS := shim/check.c shim/codec.c shim/config.c shim/rules.c shim/hosts.c shim/wire.c \
+CHECK_SRCS := shim/check.c shim/check_config.c sealed/probe.c shim/codec.c shim/config.c shim/rules.c shim/hosts.c shim/wire.c \
 	shim/pool.c shim/session_obj.c
 # Every file install lays down, relative to $(DESTDIR); uninstall removes
 # exactly these.
-SFY_FILES  := $(SFY_LIBDIR)/libsocksify.so $(SFY_LIBDIR)/socksify-check \
+SFY_FILES  := $(SFY_LIBDIR)/libsocksify.so $(SFY_LIBDIR)/socksify-check $(SFY_LIBDIR)/socksify-sealed \
 	$(SFY_BINDIR)/socksify $(SFY_DOCDIR)/socksify.conf.example \
 	$(SFY_MANDIR)/man1/socksify.1 $(SFY_MANDIR)/man5/socksify.conf.5
 
 .PHONY: install uninstall install-conf
 all: $(B)/socksify-check $(B)/asan/socksify-check
 
-$(B)/socksify-check: $(CHECK_SRCS) $(HDRS)
+$(B)/socksify-check: $(CHECK_SRCS) $(HDRS) sealed/sealed.h
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(CFLAGS) -o $@ $(CHECK_SRCS)
+	$(CC) $(BASE) -Isealed $(CFLAGS) -o $@ $(CHECK_SRCS)
 
 # Sits next to the sanitizer library, where the wrapper looks for it when
 # the tests' ASan pass points SOCKSIFY_LIB there.
-$(B)/asan/socksify-check: $(CHECK_SRCS) $(HDRS)
+$(B)/asan/socksify-check: $(CHECK_SRCS) $(HDRS) sealed/sealed.h
 	@mkdir -p $(@D)
-	$(CC) $(BASE) -O1 -g $(SAN) -o $@ $(CHECK_SRCS)
+	$(CC) $(BASE) -Isealed -O1 -g $(SAN) -o $@ $(CHECK_SRCS)
 
-install: $(B)/libsocksify.so $(B)/socksify-check
+install: $(B)/libsocksify.so $(B)/socksify-check $(B)/socksify-sealed
 	$(INSTALL) -d $(DESTDIR)$(SFY_LIBDIR) $(DESTDIR)$(SFY_BINDIR) $(DESTDIR)$(SFY_DOCDIR) \
 		$(DESTDIR)$(SFY_MANDIR)/man1 $(DESTDIR)$(SFY_MANDIR)/man5
 	$(INSTALL) -m 0644 $(B)/libsocksify.so $(DESTDIR)$(SFY_LIBDIR)/libsocksify.so
 	$(INSTALL) -m 0755 $(B)/socksify-check $(DESTDIR)$(SFY_LIBDIR)/socksify-check
+	$(INSTALL) -m 0755 $(B)/socksify-sealed $(DESTDIR)$(SFY_LIBDIR)/socksify-sealed
 	# The wrapper gets the library's final path (without DESTDIR) baked in.
 	sed 's|^_sfy_installed_lib=""$$|_sfy_installed_lib="$(SFY_LIBDIR)/libsocksify.so"|' \
 		scripts/socksify >$(B)/socksify.installed

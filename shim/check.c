@@ -8,8 +8,8 @@
  * simpler than the library's in-place exchange and enough for a diagnosis.
  * It shares the library's config parser, rules and codec, so what it says
  * is what the library would do. */
+#include "check.h"
 #include "sfy_config.h"
-#include "session.h"
 #include "sfy_hosts.h"
 #include "sfy_wire.h"
 #include "socks5_codec.h"
@@ -40,7 +40,6 @@ struct target {
 
 /* A timeout of 0 is no limit in the library; the probe still ends. */
 #define PROBE_NO_LIMIT_MS 30000
-#define NO_LIMIT_NOTE " (no limit; --check waits 30s)"
 static int probe_ms(int configured)
 {
 	return configured ? configured : PROBE_NO_LIMIT_MS;
@@ -50,117 +49,6 @@ static int probe_ms(int configured)
 static double now_ms(void)
 {
 	return (double)sfy_now_us() / 1e3;
-}
-
-static const char *yes_no(int v)
-{
-	return v ? "yes" : "no";
-}
-
-static void cidr_text(const struct sfy_cidr *c, char *out, size_t cap)
-{
-	char a[INET6_ADDRSTRLEN];
-	inet_ntop(c->family, c->addr, a, sizeof a);
-	if (c->port && c->family == AF_INET6)
-		snprintf(out, cap, "[%s]/%d:%u", a, c->prefix, c->port);
-	else if (c->port)
-		snprintf(out, cap, "%s/%d:%u", a, c->prefix, c->port);
-	else
-		snprintf(out, cap, "%s/%d", a, c->prefix);
-}
-
-/* Where the file came from: the same search order as sfy_config_load. */
-static const char *source_reason(const struct sfy_config *cfg)
-{
-	const char *env = getenv("SOCKSIFY_CONF");
-	if (env && *env)
-		return "from SOCKSIFY_CONF, which socksify -c sets";
-	if (strcmp(cfg->source, "/etc/socksify.conf") == 0)
-		return "the system file: no SOCKSIFY_CONF, no ~/.config/socksify/socksify.conf";
-	return "the user file: no SOCKSIFY_CONF";
-}
-
-/* Whether the proxy came from the environment, the file or the default:
- * a file that leaves the proxy alone keeps the default's address. */
-static const char *proxy_reason(const struct sfy_config *cfg)
-{
-	const char *env = getenv("SOCKSIFY_PROXY");
-	if (env && *env)
-		return "from SOCKSIFY_PROXY, which socksify -x sets";
-	struct sfy_config def;
-	sfy_config_defaults(&def);
-	if (!cfg->source[0] || strcmp(def.proxy_text, cfg->proxy_text) == 0)
-		return "the built-in default";
-	return "from the config file";
-}
-
-static void print_lists(const struct sfy_config *cfg)
-{
-	char text[80];
-	for (int i = 0; i < cfg->n_direct; i++) {
-		cidr_text(&cfg->direct[i], text, sizeof text);
-		printf("  direct            = %s\n", text);
-	}
-	for (int i = 0; i < cfg->n_direct_domain; i++)
-		printf("  direct_domain     = %s\n", cfg->direct_domain[i]);
-	if (!cfg->n_direct && !cfg->n_direct_domain)
-		printf("  direct            = (none)\n");
-}
-
-/* direct_dns, and what happens to DNS packets the program sends itself. */
-static void print_dns(const struct sfy_config *cfg)
-{
-	for (int i = 0; i < cfg->n_direct_dns; i++) {
-		const struct sfy_cidr *c = &cfg->direct_dns[i];
-		char a[INET6_ADDRSTRLEN];
-		inet_ntop(c->family, c->addr, a, sizeof a);
-		printf(c->family == AF_INET6 ? "  direct_dns        = [%s]:%u\n" : "  direct_dns        = %s:%u\n", a, c->port);
-	}
-	if (!cfg->n_direct_dns)
-		printf("  direct_dns        = (none)\n");
-	if (cfg->remote_dns)
-		printf("  port 53           = DNS a program sends itself (UDP or TCP to port 53 of a loopback or direct\n"
-		       "                      address, e.g. dig, host, nslookup, c-ares, Chromium) is answered in the\n"
-		       "                      process with fake addresses; only direct_dns resolvers get it\n"
-		       "  dns answers       = A/AAAA: /etc/hosts or the fake address; PTR: the name of a fake or\n"
-		       "                      /etc/hosts address, else NXDOMAIN; other types: NODATA; TTL 5s.\n"
-		       "                      Also for res_query/res_send and friends, and getaddrinfo_a.\n");
-	else
-		printf("  port 53           = DNS goes out as the program sends it (remote_dns = no)\n");
-}
-
-static void print_config(const struct sfy_config *cfg)
-{
-	static const char *const levels[] = {"error", "warn", "info", "debug"};
-	static const char *const binds[] = {"auto", "always", "never"};
-	char text[80];
-	if (cfg->source[0])
-		printf("config: %s (%s)\n", cfg->source, source_reason(cfg));
-	else
-		printf("config: no file (looked for $SOCKSIFY_CONF, ~/.config/socksify/socksify.conf, "
-		       "/etc/socksify.conf); built-in defaults\n");
-	printf("proxy: %s://%s%s%s (%s)\n", cfg->remote_dns ? "socks5h" : "socks5", cfg->user,
-	       cfg->user[0] ? ":***@" : "", cfg->proxy_text, proxy_reason(cfg));
-	printf("  username          = %s\n", cfg->user[0] ? cfg->user : "(none: no authentication)");
-	printf("  password          = %s\n", cfg->pass[0] ? "*** (set, hidden)" : "(none)");
-	printf("  remote_dns        = %s\n", yes_no(cfg->remote_dns));
-	print_dns(cfg);
-	print_lists(cfg);
-	printf("  direct_loopback   = %s\n", yes_no(cfg->direct_loopback));
-	cidr_text(&cfg->fake4, text, sizeof text);
-	printf("  fake_ipv4         = %s\n", text);
-	cidr_text(&cfg->fake6, text, sizeof text);
-	printf("  fake_ipv6         = %s\n", text);
-	printf("  fake_pool_size    = %u\n", cfg->fake_pool_size);
-	printf("  bind              = %s\n", binds[cfg->bind_mode]);
-	printf("  bind_dst          = %s\n", cfg->bind_dst_zero ? "zero" : "last");
-	printf("  bind_timeout      = %gs%s\n", cfg->bind_timeout_ms / 1e3, cfg->bind_timeout_ms ? "" : " (no limit)");
-	printf("  udp               = %s\n", cfg->udp_mode == SFY_UDP_ALLOW ? "allow" : cfg->udp_mode == SFY_UDP_BLOCK ? "block" : "proxy (UDP ASSOCIATE)");
-	printf("  pipeline          = %s\n", yes_no(cfg->pipeline));
-	printf("  connect_timeout   = %gs%s\n", cfg->connect_timeout_ms / 1e3, cfg->connect_timeout_ms ? "" : NO_LIMIT_NOTE);
-	printf("  handshake_timeout = %gs%s\n", cfg->handshake_timeout_ms / 1e3, cfg->handshake_timeout_ms ? "" : NO_LIMIT_NOTE);
-	printf("  log_level         = %s\n", levels[cfg->log_level]);
-	printf("  log_file          = %s\n", cfg->log_file[0] ? cfg->log_file : "(stderr)");
 }
 
 /* HOST, HOST:PORT, [V6]:PORT or a bare IPv6 address; the port defaults to 80. */
@@ -226,7 +114,7 @@ static const char *direct_reason(const struct sfy_config *cfg, const struct sock
 	char text[80];
 	for (int i = 0; i < cfg->n_direct; i++)
 		if (sfy_cidr_match(&cfg->direct[i], sa)) {
-			cidr_text(&cfg->direct[i], text, sizeof text);
+			sfy_check_cidr_text(&cfg->direct[i], text, sizeof text);
 			snprintf(buf, cap, "it matches \"direct = %s\"", text);
 			return buf;
 		}
@@ -552,42 +440,6 @@ static int probe(const struct sfy_config *cfg, const struct target *t)
 	return rc;
 }
 
-/* The session pool the library would use here (shim/session.h). */
-static void print_session(const struct sfy_config *cfg)
-{
-	const char *id = getenv(SFY_SESSION_ENV);
-	if (!cfg->remote_dns) {
-		printf("session pool: not used (remote_dns = no)\n");
-		return;
-	}
-	if (!id) {
-		printf("session: none (%s unset: each socksified command starts its own)\n", SFY_SESSION_ENV);
-		return;
-	}
-	char path[PATH_MAX], why[200];
-	if (!sfy_session_id_ok(id) || sfy_session_path(path, sizeof path, SFY_SESSION_DIR, geteuid(), id) < 0) {
-		printf("session: INVALID %s (1 to %d of A-Z a-z 0-9 _ -): names will not resolve\n", SFY_SESSION_ENV,
-		       SFY_SESSION_ID_MAX);
-		return;
-	}
-	pid_t leader = sfy_session_leader(id);
-	printf("session: %s (leader pid %d%s)\n", id, (int)leader,
-	       leader <= 0 ? ": none, removed only by hand" : kill(leader, 0) == 0 || errno != ESRCH ? ", running" : ", gone");
-	struct sfy_pool_settings s = {&cfg->fake4, &cfg->fake6, cfg->fake_pool_size};
-	struct sfy_pool *pool = NULL;
-	switch (sfy_session_join(path, &s, &pool, why, sizeof why)) {
-	case SFY_SESSION_OK:
-		printf("  pool              = %s (valid, %u names at most)\n", path, sfy_pool_capacity(pool));
-		sfy_pool_free(pool);
-		break;
-	case SFY_SESSION_ABSENT:
-		printf("  pool              = %s (not created yet: made at the first name)\n", path);
-		break;
-	default:
-		printf("  pool              = %s REFUSED: %s (names will not resolve)\n", path, why);
-	}
-}
-
 static const char *env_get(const char *name)
 {
 	return getenv(name);
@@ -604,8 +456,9 @@ int main(int argc, char **argv)
 	}
 	/* Never setuid: the environment counts, as for the programs it checks. */
 	sfy_config_load(&cfg, 0, env_get);
-	print_config(&cfg);
-	print_session(&cfg);
+	sfy_check_print_config(&cfg);
+	sfy_check_print_session(&cfg);
+	sfy_check_print_sealed(&cfg);
 	if (!cfg.valid) {
 		printf("config ERROR: %s\n", cfg.error);
 		printf("every proxied connection fails (EACCES) until this is fixed\n");

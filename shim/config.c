@@ -352,6 +352,14 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 				return cfg->udp_mode = i, NULL;
 		return "expected proxy, block or allow";
 	}
+	if (strcmp(key, "sealed") == 0) {
+		int b;
+		if (strcmp(val, "auto") == 0)
+			return cfg->sealed_mode = SFY_SEALED_AUTO, NULL;
+		if (parse_bool(val, &b) < 0)
+			return "expected no, yes or auto";
+		return cfg->sealed_mode = b ? SFY_SEALED_YES : SFY_SEALED_NO, NULL;
+	}
 	if (strcmp(key, "bind") == 0) {
 		static const char *const modes[] = {"auto", "always", "never"};
 		for (int i = 0; i < 3; i++)

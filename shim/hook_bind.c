@@ -83,7 +83,7 @@ static int is_bind_candidate(int fd, const struct sockaddr *addr, socklen_t len)
 	return is_wildcard(sa) || local_of_proxied(sa) != NOT_OURS;
 }
 
-SFY_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+int sfy_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	sfy_init();
 	int candidate = is_bind_candidate(fd, addr, len);
@@ -97,6 +97,11 @@ SFY_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		sfy_fd_set(fd, &info);
 	}
 	return rc;
+}
+
+SFY_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return sfy_bind(fd, addr, len);
 }
 
 int sfy_bind_start(int fd, struct sfy_fdinfo *info)
@@ -119,7 +124,7 @@ int sfy_bind_start(int fd, struct sfy_fdinfo *info)
 
 /* FTP clients ask getsockname() before or after listen(): whichever comes
  * first starts the BIND (see the getsockname hook). */
-SFY_EXPORT int listen(int fd, int backlog)
+int sfy_listen(int fd, int backlog)
 {
 	sfy_init();
 	struct sfy_fdinfo info;
@@ -128,6 +133,11 @@ SFY_EXPORT int listen(int fd, int backlog)
 	if (info.kind == SFY_FD_BIND_WAITING)
 		return 0;
 	return sfy_bind_start(fd, &info);
+}
+
+SFY_EXPORT int listen(int fd, int backlog)
+{
+	return sfy_listen(fd, backlog);
 }
 
 /* A listening socket nobody can connect to: a UNIX socket whose path is
@@ -226,7 +236,7 @@ static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 	return nfd;
 }
 
-SFY_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+int sfy_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	sfy_init();
 	struct sfy_fdinfo info;
@@ -238,7 +248,12 @@ SFY_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	return bind_accept(fd, addr, len, flags, &info);
 }
 
-SFY_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+SFY_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	return sfy_accept4(fd, addr, len, flags);
+}
+
+int sfy_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	sfy_init();
 	struct sfy_fdinfo info;
@@ -248,4 +263,9 @@ SFY_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 		return nfd;
 	}
 	return bind_accept(fd, addr, len, 0, &info);
+}
+
+SFY_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return sfy_accept(fd, addr, len);
 }

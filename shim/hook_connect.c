@@ -112,7 +112,7 @@ static ssize_t sent(int fd, ssize_t rc)
 	return rc;
 }
 
-static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
+int sfy_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	sfy_init();
 	int rc;
@@ -185,7 +185,7 @@ static int connect_impl(int fd, const struct sockaddr *addr, socklen_t len)
 
 SFY_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	return connect_impl(fd, addr, len);
+	return sfy_connect(fd, addr, len);
 }
 
 /* TCP Fast Open sends data with the connect: connect through our connect()
@@ -194,10 +194,10 @@ static int fastopen_connect(int fd, int flags, const struct sockaddr *to, sockle
 {
 	if (!(flags & MSG_FASTOPEN) || !sfy_inet_addr_ok(to, len) || sfy_socket_kind(fd) != 1)
 		return 0;
-	return connect_impl(fd, to, len) < 0 && errno != EISCONN ? -1 : 1;
+	return sfy_connect(fd, to, len) < 0 && errno != EISCONN ? -1 : 1;
 }
 
-SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
+ssize_t sfy_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
 {
 	sfy_init();
 	if (sfy_async_any() && sfy_async_io_check(fd) < 0)
@@ -213,7 +213,12 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const st
 	return sent(fd, REAL(sendto)(fd, buf, n, flags, to, len));
 }
 
-SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
+{
+	return sfy_sendto(fd, buf, n, flags, to, len);
+}
+
+ssize_t sfy_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	sfy_init();
 	if (sfy_async_any() && sfy_async_io_check(fd) < 0)
@@ -233,6 +238,11 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (msg && send_check(fd, msg, flags, "sendmsg", &rc))
 		return rc;
 	return sent(fd, REAL(sendmsg)(fd, msg, flags));
+}
+
+SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	return sfy_sendmsg(fd, msg, flags);
 }
 
 /* Also syscall(SYS_sendmmsg): libuv (bind9's dig, host, nslookup; node)

@@ -48,44 +48,19 @@ static int refuse_internal(int fd)
 	return 1;
 }
 
-SFY_EXPORT int close(int fd)
+int sfy_close_prepare(int fd)
 {
 	if (refuse_internal(fd))
 		return -1;
 	closing(fd);
-	return REAL(close)(fd);
+	return 0;
 }
 
-static int close_range_impl(unsigned first, unsigned last, int flags);
-
-/* syscall(): libuv (node, bind9's dig) closes its sockets with
- * syscall(SYS_close), not close(), and sends and receives batches with
- * SYS_sendmmsg and SYS_recvmmsg.  Those are seen (and close_range); every
- * other number passes through unchanged with all six argument registers. */
-SFY_EXPORT long syscall(long number, ...)
+SFY_EXPORT int close(int fd)
 {
-	va_list ap;
-	va_start(ap, number);
-	long a[6];
-	for (int i = 0; i < 6; i++)
-		a[i] = va_arg(ap, long);
-	va_end(ap);
-	switch (number) {
-	case SYS_close:
-		if (refuse_internal((int)a[0]))
-			return -1;
-		closing((int)a[0]);
-		break;
-	case SYS_close_range:
-		return close_range_impl((unsigned)a[0], (unsigned)a[1], (int)a[2]);
-	case SYS_sendmmsg:
-		return sfy_sendmmsg((int)a[0], (struct mmsghdr *)a[1], (unsigned)a[2], (int)a[3]);
-	case SYS_recvmmsg:
-		return sfy_recvmmsg((int)a[0], (struct mmsghdr *)a[1], (unsigned)a[2], (int)a[3], (struct timespec *)a[4]);
-	default:
-		break;
-	}
-	return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (sfy_close_prepare(fd) < 0)
+		return -1;
+	return REAL(close)(fd);
 }
 
 SFY_EXPORT int dup(int fd)
@@ -168,7 +143,7 @@ SFY_EXPORT int fcntl64(int fd, int cmd, ...)
 	return rc;
 }
 
-static int close_range_impl(unsigned first, unsigned last, int flags)
+int sfy_close_range(unsigned first, unsigned last, int flags)
 {
 	if (!(flags & CLOSE_RANGE_CLOEXEC) && sfy_dnsp_any())
 		sfy_dnsp_closed_range(first, last);
@@ -186,7 +161,7 @@ static int close_range_impl(unsigned first, unsigned last, int flags)
 
 SFY_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	return close_range_impl(first, last, flags);
+	return sfy_close_range(first, last, flags);
 }
 
 /* glibc's closefrom() calls the close_range system call itself, which
@@ -198,7 +173,7 @@ SFY_EXPORT void closefrom(int lowfd)
 	int saved = errno;
 	if (lowfd < 0)
 		lowfd = 0;
-	if (close_range_impl((unsigned)lowfd, ~0U, 0) < 0) {
+	if (sfy_close_range((unsigned)lowfd, ~0U, 0) < 0) {
 		long max = sysconf(_SC_OPEN_MAX);
 		for (long fd = lowfd; fd < max && fd < SFY_FD_MAX; fd++)
 			if (!sfy_ifd_is((int)fd) && REAL(fcntl)((int)fd, F_GETFD) >= 0) {
@@ -217,7 +192,7 @@ void sfy_copy_sockaddr(const void *src, socklen_t src_len, struct sockaddr *addr
 	*len = src_len;
 }
 
-SFY_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+int sfy_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	struct sfy_fdinfo info;
 	int err;
@@ -235,7 +210,12 @@ SFY_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	return 0;
 }
 
-SFY_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+SFY_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return sfy_getpeername(fd, addr, len);
+}
+
+int sfy_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	sfy_init();
 	struct sfy_fdinfo info;
@@ -268,4 +248,9 @@ SFY_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 		sfy_copy_sockaddr(&s, sizeof s, addr, len);
 	}
 	return 0;
+}
+
+SFY_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return sfy_getsockname(fd, addr, len);
 }

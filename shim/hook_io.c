@@ -128,7 +128,7 @@ SFY_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fl
 	return REAL(__recv_chk)(fd, buf, n, buflen, flags);
 }
 
-SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
+ssize_t sfy_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
 {
 	GUARD(fd);
 	if (UDP_RECV(fd))
@@ -136,6 +136,11 @@ SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct socka
 	if (DNS_RECV(fd))
 		return sfy_dnsp_recvfrom(fd, buf, n, flags, from, len);
 	return REAL(recvfrom)(fd, buf, n, flags, from, len);
+}
+
+SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
+{
+	return sfy_recvfrom(fd, buf, n, flags, from, len);
 }
 
 SFY_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *from,
@@ -149,7 +154,7 @@ SFY_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 	return REAL(__recvfrom_chk)(fd, buf, n, buflen, flags, from, len);
 }
 
-SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+ssize_t sfy_recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	GUARD(fd);
 	if (msg && UDP_RECV(fd))
@@ -157,6 +162,11 @@ SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	if (msg && DNS_RECV(fd))
 		return sfy_dnsp_recvmsg(fd, msg, flags);
 	return REAL(recvmsg)(fd, msg, flags);
+}
+
+SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	return sfy_recvmsg(fd, msg, flags);
 }
 
 /* Also syscall(SYS_recvmmsg) (libuv).  On a socket of ours: one message,

@@ -11,7 +11,7 @@
 
 #include "sfy_fdtable.h"
 
-SFY_EXPORT int socket(int domain, int type, int protocol)
+int sfy_socket(int domain, int type, int protocol)
 {
 	int fd = REAL(socket)(domain, type, protocol);
 	if (fd < 0)
@@ -25,6 +25,11 @@ SFY_EXPORT int socket(int domain, int type, int protocol)
 		sfy_dnsp_forget(fd);
 	sfy_sock_facts_set(fd, tcp ? SFY_SOCK_TCP | SFY_SOCK_FRESH | ((type & SOCK_NONBLOCK) ? SFY_SOCK_NONBLOCK : 0) : 0);
 	return fd;
+}
+
+SFY_EXPORT int socket(int domain, int type, int protocol)
+{
+	return sfy_socket(domain, type, protocol);
 }
 
 SFY_EXPORT int setsockopt(int fd, int level, int name, const void *value, socklen_t len)

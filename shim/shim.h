@@ -97,9 +97,27 @@ int sfy_bind_start(int fd, struct sfy_fdinfo *info);
  * address for an IPv4 socket: 0 when strict, else the proxy's IPv4 address
  * (0 if it has none). */
 socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sockaddr_storage *out, int strict);
-/* sendmmsg() and recvmmsg(), also reached through syscall(). */
+/* The hooks' own code, behind the exported entry points and reached also
+ * through syscall() (shim/hook_syscall.c): never call the exports from
+ * inside the library (tests/bats/layering.bats). */
 int sfy_sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags);
 int sfy_recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout);
+int sfy_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t sfy_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len);
+ssize_t sfy_sendmsg(int fd, const struct msghdr *msg, int flags);
+int sfy_socket(int domain, int type, int protocol);
+int sfy_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int sfy_listen(int fd, int backlog);
+int sfy_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int sfy_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int sfy_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+int sfy_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+ssize_t sfy_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len);
+ssize_t sfy_recvmsg(int fd, struct msghdr *msg, int flags);
+/* What close() and syscall(SYS_close) do before closing (shim/hook_fd.c):
+ * -1 with EBADF for an fd of the library's own. */
+int sfy_close_prepare(int fd);
+int sfy_close_range(unsigned first, unsigned last, int flags);
 /* 0.0.0.0, :: or a name. */
 int s5_addr_unspecified(const struct s5_addr *a);
 

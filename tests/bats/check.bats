@@ -229,6 +229,28 @@ step_ms() {
 	expect_contains "every proxied connection fails (EACCES)"
 }
 
+@test "--check reports the sealed key and that sealed mode is available here, as socksify-sealed --probe does" {
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:1080" "sealed = auto"
+	run "${LIB%/*}/socksify-sealed" --probe
+	expect_status 0
+	expect_line "sealed mode: available (seccomp user notification, pidfd_getfd)"
+	run check
+	expect_line "  sealed            = auto (seal static, Go and file-capability programs)"
+	expect_line "sealed mode: available (seccomp user notification, pidfd_getfd)"
+	SOCKSIFY_SEALED=no run check
+	expect_line "sealed: SOCKSIFY_SEALED=no (overrides sealed = auto)"
+}
+
+@test "--check under another seccomp listener: sealed mode unavailable, and why" {
+	write_conf "$CONF" "proxy = socks5h://127.0.0.1:1080"
+	run run_isolated "$TESTBIN/notif_wrap" "$SOCKSIFY" -c "$CONF" --check
+	expect_line "  sealed            = no"
+	expect_line "sealed mode: unavailable: this process already runs under a seccomp listener (nested sealed mode or a container's supervisor)"
+	run run_isolated "$TESTBIN/notif_wrap" "${LIB%/*}/socksify-sealed" --probe
+	expect_status 1
+	expect_contains "sealed mode: unavailable: this process already runs under a seccomp listener"
+}
+
 @test "--check rejects a bad HOST argument" {
 	write_conf "$CONF" "proxy = socks5h://127.0.0.1:1080"
 	run check web.test:99999

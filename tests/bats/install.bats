@@ -41,11 +41,13 @@ files_under() {
 	[[ $output == "usr/bin/socksify
 usr/lib/socksify/libsocksify.so
 usr/lib/socksify/socksify-check
+usr/lib/socksify/socksify-sealed
 usr/share/doc/socksify/socksify.conf.example
 usr/share/man/man1/socksify.1
 usr/share/man/man5/socksify.conf.5" ]] || fail "unexpected layout:" "$output"
-	[[ -x $STAGE/usr/bin/socksify && -x $STAGE/usr/lib/socksify/socksify-check ]] ||
-		fail "wrapper or socksify-check not executable"
+	[[ -x $STAGE/usr/bin/socksify && -x $STAGE/usr/lib/socksify/socksify-check &&
+		-x $STAGE/usr/lib/socksify/socksify-sealed ]] ||
+		fail "wrapper, socksify-check or socksify-sealed not executable"
 	cmp "$ROOT/socksify.conf.example" "$STAGE/usr/share/doc/socksify/socksify.conf.example"
 	# The final path, without DESTDIR, is baked into the wrapper.
 	grep -qx '_sfy_installed_lib="/usr/lib/socksify/libsocksify.so"' "$STAGE/usr/bin/socksify" ||

@@ -125,6 +125,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.handshake_timeout_ms, 10000);
 	assert_int_equal(cfg.log_level, SFY_LOG_WARN);
 	assert_string_equal(cfg.log_file, "");
+	assert_int_equal(cfg.sealed_mode, SFY_SEALED_NO);
 }
 
 /* ---- every key -------------------------------------------------------- */
@@ -532,6 +533,27 @@ static void test_url_too_long(void **state)
 	free(url);
 }
 
+/* sealed = no|yes|auto: read for socksify-sealed; the last line wins. */
+static void test_sealed_key(void **state)
+{
+	(void)state;
+	struct sfy_config cfg;
+	sfy_config_defaults(&cfg);
+	assert_int_equal(sfy_config_parse_text(&cfg, "sealed = auto\n", "t"), 0);
+	assert_int_equal(cfg.sealed_mode, SFY_SEALED_AUTO);
+	assert_int_equal(sfy_config_parse_text(&cfg, "sealed = yes # always\n", "t"), 0);
+	assert_int_equal(cfg.sealed_mode, SFY_SEALED_YES);
+	assert_int_equal(sfy_config_parse_text(&cfg, "sealed = no\n", "t"), 0);
+	assert_int_equal(cfg.sealed_mode, SFY_SEALED_NO);
+	assert_int_equal(sfy_config_parse_text(&cfg, "sealed = true\nsealed=off\n", "t"), 0);
+	assert_int_equal(cfg.sealed_mode, SFY_SEALED_NO);
+	sfy_config_defaults(&cfg);
+	assert_int_equal(cfg.sealed_mode, SFY_SEALED_NO);
+	expect_error("sealed = maybe\n", "t.conf:1: sealed: expected no, yes or auto");
+	expect_error("sealed = AUTOMATIC\n", "t.conf:1: sealed: expected no, yes or auto");
+	expect_error("sealed =\n", "t.conf:1: sealed: expected no, yes or auto");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -557,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_url_rejects),
 		cmocka_unit_test(test_url_rejects_path_after_host),
 		cmocka_unit_test(test_url_too_long),
+		cmocka_unit_test(test_sealed_key),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,21 @@
+/* Between socksify-check's parts (shim/check.c, shim/check_config.c). */
+#ifndef SFY_CHECK_H
+#define SFY_CHECK_H
+
+#include "sfy_config.h"
+
+#include <stddef.h>
+
+/* A timeout of 0 is no limit in the library; the probe still ends. */
+#define NO_LIMIT_NOTE " (no limit; --check waits 30s)"
+
+/* "a.b.c.d/n", "a.b.c.d/n:port", "[v6]/n:port". */
+void sfy_check_cidr_text(const struct sfy_cidr *c, char *out, size_t cap);
+/* The configuration the library would load, key by key. */
+void sfy_check_print_config(const struct sfy_config *cfg);
+/* The session pool the library would use here. */
+void sfy_check_print_session(const struct sfy_config *cfg);
+/* sealed =, and whether sealed mode can run here. */
+void sfy_check_print_sealed(const struct sfy_config *cfg);
+
+#endif
