@@ -62,7 +62,9 @@ clean:
 	rm -rf $(B)
 
 # Fragments owned by their areas: installation (scripts/install.mk),
-# fuzzing (tests/fuzz/fuzz.mk), benchmarks (bench/bench.mk).
+# fuzzing (tests/fuzz/fuzz.mk), benchmarks (bench/bench.mk), the sealed-mode
+# test clients (tests/sealed/sealed_clients.mk).
 -include scripts/install.mk
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
+-include tests/sealed/sealed_clients.mk

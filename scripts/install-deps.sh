@@ -44,6 +44,8 @@ nslookup:bind9-dnsutils
 host:bind9-host
 setpriv:util-linux
 /usr/lib/x86_64-linux-gnu/libdsocksd.so.0:dante-client
+/usr/lib/go/bin/go:golang-go
+/usr/include/liburing.h:liburing-dev
 "
 
 missing=
