@@ -16,8 +16,11 @@ set -eu
 src=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
+# Two suites building at once would write the same .tmp files: one at a time.
+exec 9>"$out/.lock"
+flock -w 900 9 || { echo "tests/sealed/build.sh: $out is locked by another build" >&2; exit 1; }
 CC=${CC:-cc}
-CFLAGS="-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g"
+cc_client() { "$CC" -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g "$@"; }
 
 die() {
 	echo "tests/sealed/build.sh: $*" >&2
@@ -33,7 +36,8 @@ up_to_date() {
 	shift
 	[ -x "$t" ] || return 1
 	for s in "$@" "$src/build.sh"; do
-		[ "$s" -nt "$t" ] && return 1
+		# find -newer: POSIX sh's test has no -nt
+		[ -z "$(find "$s" -newer "$t")" ] || return 1
 	done
 	return 0
 }
@@ -74,11 +78,11 @@ command -v "$CC" >/dev/null || die "no C compiler ($CC)"
 # modules at run time; that is this client's point, not a defect (the
 # warning is a linker note, -Werror does not cover it).
 build static_get "$src/static_get.c" "$src/client.h" -- \
-	"$CC" $CFLAGS -static -o "$out/static_get.tmp" "$src/static_get.c"
+	cc_client -static -o "$out/static_get.tmp" "$src/static_get.c"
 build uring_get "$src/uring_get.c" "$src/client.h" -- \
-	"$CC" $CFLAGS -o "$out/uring_get.tmp" "$src/uring_get.c" -luring
+	cc_client -o "$out/uring_get.tmp" "$src/uring_get.c" -luring
 build own_seccomp "$src/own_seccomp.c" "$src/client.h" -- \
-	"$CC" $CFLAGS -o "$out/own_seccomp.tmp" "$src/own_seccomp.c"
+	cc_client -o "$out/own_seccomp.tmp" "$src/own_seccomp.c"
 
 gobuild() {
 	cd "$src/goget" &&
