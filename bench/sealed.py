@@ -246,8 +246,8 @@ def sec_syscalls(variants, conf):
     emit(f"`strace -f -c` of the whole tree (with --sealed, the supervisor too), {SYS_N1} and {SYS_N2} "
          f"connections: (calls({SYS_N2}) - calls({SYS_N1})) / {SYS_N2 - SYS_N1}.")
     emit()
-    emit("| variant | syscalls/conn | extra vs socksify (unsealed) |")
-    emit("|---|---:|---:|")
+    emit("| variant | syscalls/conn | extra vs direct (IP) | extra vs socksify (unsealed) |")
+    emit("|---|---:|---:|---:|")
     per = {}
     for key, client, mode, target in variants:
         argv = mode_argv(mode, conf)
@@ -255,11 +255,13 @@ def sec_syscalls(variants, conf):
         a = strace_calls(argv + client_argv(client, target, SYS_N1), tag + ".1")
         b = strace_calls(argv + client_argv(client, target, SYS_N2), tag + ".2")
         per[key] = (b - a) / (SYS_N2 - SYS_N1) if a is not None and b is not None else None
+    def extra(v, base):
+        return f"{v - base:+.1f}" if v is not None and base is not None else ""
     for key, v in per.items():
         client, mode, tgt = key.split(" ", 2)
-        base = per.get(f"{client} socksify {tgt}")
-        extra = f"{v - base:+.1f}" if v is not None and base is not None and mode == "sealed" else ""
-        emit(f"| {key} | {'failed' if v is None else f'{v:.1f}'} | {extra} |")
+        unsealed = per.get(f"{client} socksify {tgt}") if mode == "sealed" else None
+        emit(f"| {key} | {'failed' if v is None else f'{v:.1f}'} | "
+             f"{extra(v, per.get(f'{client} direct (IP)'))} | {extra(v, unsealed)} |")
     emit()
 
 
