@@ -13,6 +13,7 @@
 #define SEALED_CLIENT_H
 
 #include <errno.h>
+#include <signal.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,14 @@
 
 #define EXIT_FAIL 2
 #define EXIT_USAGE 64
+
+/* A peer that closes early is an error to report (ERR EPIPE), not a
+ * SIGPIPE death: write() stays plain write() (no MSG_NOSIGNAL send), so
+ * the clients make the same calls as an ordinary program. */
+static inline void client_start(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
 
 static inline void fail_errno(int err)
 {

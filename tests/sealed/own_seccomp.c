@@ -60,6 +60,7 @@ static void install_filter(void)
 int main(int argc, char **argv)
 {
 	int raw = 0, i = 1;
+	client_start();
 	if (i < argc && !strcmp(argv[i], "-raw"))
 		raw = 1, i++;
 	if (argc - i != 3) {

@@ -43,6 +43,7 @@ static int dial(const char *host, const char *port)
 int main(int argc, char **argv)
 {
 	int n = 1, timing = 0, o;
+	client_start();
 	while ((o = getopt(argc, argv, "n:t")) != -1) {
 		if (o == 'n')
 			n = parse_count(optarg, usage);

@@ -77,6 +77,7 @@ static int uring_exchange(struct io_uring *ring, int fd, const struct addrinfo *
 int main(int argc, char **argv)
 {
 	int fallback = 0, i = 1;
+	client_start();
 	if (i < argc && !strcmp(argv[i], "--fallback"))
 		fallback = 1, i++;
 	if (argc - i != 3) {
