@@ -63,8 +63,9 @@ clean:
 
 # Fragments owned by their areas: installation (scripts/install.mk),
 # fuzzing (tests/fuzz/fuzz.mk), benchmarks (bench/bench.mk), sealed mode
-# (sealed/sealed.mk).
+# (sealed/sealed.mk) and its test clients (tests/sealed/sealed_clients.mk).
 -include scripts/install.mk
 include sealed/sealed.mk
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
+-include tests/sealed/sealed_clients.mk

@@ -2,13 +2,14 @@
 #   make bench                 full run (several minutes)
 #   make bench BENCH_QUICK=1   quick run (under ~2 minutes)
 #   make bench BENCH_README=1  also put the table into bench/README.md
+#   make bench-sealed          sealed mode's cost (bench/sealed.py, issue 17)
 # Not part of `make test`.  Needs root (private network namespace, apt-get).
 BENCH_PKGS := proxychains4 tsocks torsocks dante-client dante-server curl \
 	strace valgrind time python3 iproute2 hyperfine
 BENCH_BINS := $(B)/bench/connbench $(B)/bench/srv $(B)/bench/spawn $(B)/bench/lookup $(B)/bench/udpbench \
 	$(B)/bench/libempty.so
 
-.PHONY: bench bench-deps
+.PHONY: bench bench-deps bench-sealed
 $(B)/bench/libempty.so: bench/empty.c
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O2 -fPIC -shared -o $@ $<
@@ -28,3 +29,8 @@ bench-deps:
 bench: bench-deps $(B)/libsocksify.so $(BENCH_BINS)
 	BENCH_QUICK=$(BENCH_QUICK) sh bench/run.sh
 	@if [ -n "$(BENCH_README)" ]; then python3 bench/splice.py; fi
+
+# What sealed mode costs (issue 17): bench/sealed.py, on its own (it builds
+# the test clients of tests/sealed/ itself).  `all` builds the launcher too.
+bench-sealed: bench-deps all $(B)/bench/connbench $(B)/bench/srv $(B)/bench/spawn
+	BENCH_QUICK=$(BENCH_QUICK) python3 bench/sealed.py

@@ -46,6 +46,8 @@ setpriv:util-linux
 go:golang-go
 /usr/sbin/setcap:libcap2-bin
 /usr/lib/x86_64-linux-gnu/libdsocksd.so.0:dante-client
+/usr/lib/go/bin/go:golang-go
+/usr/include/liburing.h:liburing-dev
 "
 
 missing=

@@ -1,0 +1,3 @@
+module socksify.test/goget
+
+go 1.19
