@@ -279,7 +279,9 @@ static int front(int from, pid_t sup)
 	/* The supervisor is gone without a word: its children are ours now
 	 * (we are a subreaper), the program among them. */
 	int status;
-	waitpid(sup, NULL, WNOHANG);
+	/* Once the supervisor is reaped, its children have been handed over. */
+	while (waitpid(sup, NULL, 0) < 0 && errno == EINTR)
+		;
 	if (prog > 0 && waitpid(prog, &status, 0) == prog)
 		return exit_code(status);
 	fprintf(stderr, "socksify: --sealed: the supervisor ended unexpectedly\n");

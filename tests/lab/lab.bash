@@ -707,6 +707,23 @@ lab_expect_pass_library() {
 }
 
 # ------------------------------------------------------------ assertions
+# After bats' "run": the status, the whole output, a match of it (ERE).
+expect_status() {
+	[[ $status -eq $1 ]] || lab_fail "expected exit status $1, got $status; output:" "$output"
+}
+
+expect_output() {
+	[[ $output == "$1" ]] || lab_fail "expected output '$1', got:" "$output"
+}
+
+expect_match() {
+	[[ $output =~ $1 ]] || lab_fail "expected output to match /$1/, got:" "$output"
+}
+
+re_quote() { # an address or name as an ERE
+	printf '%s' "${1//./\\.}"
+}
+
 lab_reset_dns() {
 	: >"$LAB_DNS_LOG"
 }
