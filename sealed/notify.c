@@ -55,6 +55,28 @@ static int to_proxy_host(const struct sockaddr *sa)
 	return memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &((const struct sockaddr_in6 *)p)->sin6_addr, 16) == 0;
 }
 
+/* Port 53 under remote DNS, to any resolver but a direct_dns one or the
+ * proxy: a program the preload does not see asks its own resolver there
+ * (loopback, the LAN's, a public one), and the session pool answers.  The
+ * library answers only direct destinations' port 53 and relays the rest
+ * through UDP ASSOCIATE; such a program has nobody to add the header. */
+static int dns_answered(const struct sockaddr *sa)
+{
+	struct sockaddr_in v4;
+	if (!sfy_cfg.remote_dns)
+		return 0;
+	if (sfy_unmap_v4(sa, &v4))
+		sa = (const struct sockaddr *)&v4;
+	uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+						       : ((const struct sockaddr_in6 *)sa)->sin6_port);
+	if (port != 53 || sfy_addr_is_proxy(&sfy_cfg, sa))
+		return 0;
+	for (int i = 0; i < sfy_cfg.n_direct_dns; i++)
+		if (sfy_cidr_match(&sfy_cfg.direct_dns[i], sa))
+			return 0;
+	return 1;
+}
+
 /* Read the destination of a call: 1 with *ss filled, 0 when the call is no
  * business of ours (no address, another family: it continues), -1 with
  * errno when the program's memory cannot be read. */
@@ -104,7 +126,7 @@ static enum verdict on_connect(const struct sfy_target *t, int *err)
 		*err = EFAULT;
 		return r == 0 ? V_CONTINUE : V_ERR;
 	}
-	if (sfy_addr_is_proxy(&sfy_cfg, sa) || (sfy_addr_is_direct(&sfy_cfg, sa) && !sfy_dns_intercepted(&sfy_cfg, sa)))
+	if (sfy_addr_is_proxy(&sfy_cfg, sa) || (sfy_addr_is_direct(&sfy_cfg, sa) && !dns_answered(sa)))
 		return V_CONTINUE;
 	int sock = sfy_target_getfd(t, (int)t->n->data.args[0]);
 	if (sock < 0) {
@@ -116,7 +138,7 @@ static enum verdict on_connect(const struct sfy_target *t, int *err)
 	struct s5_addr dst;
 	if (type < 0) {
 		*err = ENOTSOCK;
-	} else if ((type == SOCK_STREAM || type == SOCK_DGRAM) && sfy_dns_intercepted(&sfy_cfg, sa)) {
+	} else if ((type == SOCK_STREAM || type == SOCK_DGRAM) && dns_answered(sa)) {
 		if (sfy_dnsd_redirect(sock, type) == 0) {
 			sfy_reply_val(t, 0);
 			v = V_DONE;
@@ -153,7 +175,7 @@ static enum verdict on_send(const struct sfy_target *t, const struct sockaddr *s
 			    int flags, int *err)
 {
 	if (sfy_addr_is_proxy(&sfy_cfg, sa) || to_proxy_host(sa) ||
-	    (sfy_addr_is_direct(&sfy_cfg, sa) && !sfy_dns_intercepted(&sfy_cfg, sa)))
+	    (sfy_addr_is_direct(&sfy_cfg, sa) && !dns_answered(sa)))
 		return V_CONTINUE;
 	int sock = sfy_target_getfd(t, (int)t->n->data.args[0]);
 	if (sock < 0) {
@@ -168,7 +190,7 @@ static enum verdict on_send(const struct sfy_target *t, const struct sockaddr *s
 	*err = EPERM;
 	if (type == SOCK_STREAM && (!(flags & MSG_FASTOPEN) || getpeername(sock, (struct sockaddr *)&peer, &plen) == 0)) {
 		v = V_CONTINUE; /* TCP ignores the address of a connected socket */
-	} else if (type == SOCK_DGRAM && sfy_dns_intercepted(&sfy_cfg, sa)) {
+	} else if (type == SOCK_DGRAM && dns_answered(sa)) {
 		uint8_t q[SFY_DNS_QUERY_MAX];
 		size_t len = 0;
 		for (int i = 0; i < iovcnt && len < sizeof q; i++) {
@@ -259,7 +281,7 @@ static enum verdict on_sendmmsg(const struct sfy_target *t, int *err)
 		}
 		const struct sockaddr *sa = (const struct sockaddr *)&ss;
 		if (r == 0 || sfy_addr_is_proxy(&sfy_cfg, sa) || to_proxy_host(sa) ||
-		    (sfy_addr_is_direct(&sfy_cfg, sa) && !sfy_dns_intercepted(&sfy_cfg, sa)))
+		    (sfy_addr_is_direct(&sfy_cfg, sa) && !dns_answered(sa)))
 			continue;
 		*err = EPERM;
 		refused(t, "sendmmsg", sa, *err);
