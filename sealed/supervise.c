@@ -53,6 +53,19 @@ struct msg {
 static const int user_signals[] = {SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGHUP, SIGPIPE};
 #define N_USER_SIGNALS (int)(sizeof user_signals / sizeof user_signals[0])
 
+/* Why sealed mode cannot run, from the errno of the step that failed. */
+static const char *reason(const char *step, int err)
+{
+	if (strcmp(step, "filter") == 0)
+		return err == EBUSY ? "another seccomp listener is already above this process (a sealed tree, or a container's supervisor)"
+		       : err == EINVAL || err == ENOSYS ? "the kernel lacks seccomp user notification (Linux 5.5 or later)"
+		       : err == EACCES || err == EPERM ? "seccomp is not allowed here"
+						     : "the kernel refused the seccomp filter";
+	return err == ENOSYS ? "the kernel lacks pidfd_open/pidfd_getfd (Linux 5.6 or later)"
+	       : err == EPERM || err == EACCES ? "pidfd_getfd is not allowed here (Yama or a security module)"
+					       : "pidfd_getfd failed";
+}
+
 static void tell(int fd, char type, int val)
 {
 	struct msg m = {type, val};
@@ -64,7 +77,7 @@ static void tell(int fd, char type, int val)
  * its sendmsg() would wait for the very supervisor it is sent to.  It
  * writes the number (write() is not filtered); -1 with *err, the errno with
  * which the kernel refused the filter, when it writes that instead. */
-static int take_listener(int sock, pid_t prog, int *err)
+static int take_listener(int sock, pid_t prog, int *err, const char **step)
 {
 	int val[2] = {0, 0};
 	ssize_t n;
@@ -78,6 +91,7 @@ static int take_listener(int sock, pid_t prog, int *err)
 		*err = val[1] > 0 ? val[1] : EIO;
 		return -1;
 	}
+	*step = "pidfd";
 	long pidfd = syscall(SYS_pidfd_open, prog, 0);
 	long fd = pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, (int)pidfd, val[1], 0);
 	*err = errno;
@@ -209,10 +223,11 @@ static void supervisor(char *const argv[], const char *preload, int front)
 	}
 	close(sv[1]);
 	int err = errno;
-	int listener = prog > 0 ? take_listener(sv[0], prog, &err) : -1;
+	const char *step = "filter";
+	int listener = prog > 0 ? take_listener(sv[0], prog, &err, &step) : -1;
 	if (listener < 0) {
-		fprintf(stderr, "socksify: --sealed: the kernel refused the seccomp filter (%s); %s was not run\n",
-			strerror(err), argv[0]);
+		fprintf(stderr, "socksify: --sealed is not available here: %s (%s); %s was not run (it is never run unsealed)\n",
+			reason(step, err), strerror(err), argv[0]);
 		if (prog > 0)
 			waitpid(prog, NULL, 0);
 		tell(front, 'F', 126);
@@ -226,6 +241,33 @@ static void supervisor(char *const argv[], const char *preload, int front)
 	loop(listener, sigfd, prog, front);
 	sfy_session_end();
 	_exit(0);
+}
+
+/* The checks that cost no process (sfy_sealed_probe forks one, for
+ * --check): the kernel offers user notification, and this process can
+ * take fds with pidfd_getfd (its own, here).  A listener already above is
+ * found when the program installs the filter. */
+static int quick_probe(char *why, size_t cap)
+{
+	uint32_t action = SECCOMP_RET_USER_NOTIF;
+	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) < 0) {
+		int err = errno;
+		snprintf(why, cap, "%s (%s)", reason("filter", err == EOPNOTSUPP ? EINVAL : err), strerror(err));
+		return 0;
+	}
+	long pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	long fd = pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, (int)pidfd, 2, 0);
+	int err = errno;
+	if (pidfd >= 0)
+		close((int)pidfd);
+	if (fd >= 0) {
+		close((int)fd);
+		return 1;
+	}
+	if (pidfd >= 0 && err == EBADF)
+		return 1; /* no fd 2 to take: the call itself works */
+	snprintf(why, cap, "%s (%s)", reason("pidfd", err), strerror(err));
+	return 0;
 }
 
 static volatile sig_atomic_t prog_pid;
@@ -291,7 +333,7 @@ static int front(int from, pid_t sup)
 int sfy_supervise(char *const argv[], const char *preload)
 {
 	char why[256];
-	if (!sfy_sealed_probe(why, sizeof why)) {
+	if (!quick_probe(why, sizeof why)) {
 		fprintf(stderr, "socksify: --sealed is not available here: %s; %s was not run (it is never run unsealed)\n",
 			why, argv[0]);
 		return 126;
