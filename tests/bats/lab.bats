@@ -72,18 +72,6 @@ teardown() {
 NO_LIB="no socksify here: the release pass runs it"
 CURL_HANGS="curl hangs under a preloaded ASan runtime"
 
-expect_status() {
-	[[ $status -eq $1 ]] || lab_fail "expected exit status $1, got $status; output:" "$output"
-}
-
-expect_output() {
-	[[ $output == "$1" ]] || lab_fail "expected output '$1', got:" "$output"
-}
-
-expect_match() {
-	[[ $output =~ $1 ]] || lab_fail "expected output to match /$1/, got:" "$output"
-}
-
 # ------------------------------------------------------------ the lab
 @test "the lab's clients run this pass's build of the library (the ASan build behind its runtime in the ASan pass)" {
 	lab_expect_pass_library
@@ -175,10 +163,6 @@ zoo_target() {
 # zoo_run CMD...: CMD under socksify with the variant's config.
 zoo_run() {
 	run lab_sfy -c "$Z_CONF" "$@"
-}
-
-re_quote() { # an address as an ERE
-	printf '%s' "${1//./\\.}"
 }
 
 # zoo_expect_proxied PORT:COUNT...: since this test began, danted opened

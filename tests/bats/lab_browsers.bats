@@ -191,10 +191,6 @@ expect_https_get() {
 		lab_fail "nginx saw a peer other than $peer:" "$lines"
 }
 
-re_quote() { # an address or name as an ERE
-	printf '%s' "${1//./\\.}"
-}
-
 # expect_proxied SERVER PORT: since this test began, danted relayed at
 # least one session from the client (via its IPv4 address) to SERVER:PORT
 # from the proxy's external address of SERVER's family, and every session

@@ -56,10 +56,6 @@ teardown() {
 	lab_no_sanitizer_report
 }
 
-expect_status() {
-	[[ $status -eq $1 ]] || lab_fail "expected exit status $1, got $status; output:" "$output"
-}
-
 expect_line_re() { # a whole line of the output matches the ERE
 	grep -qE "^$1\$" <<<"$output" || lab_fail "no line matches /^$1\$/; output:" "$output"
 }

@@ -58,10 +58,6 @@ teardown() {
 	lab_no_sanitizer_report
 }
 
-expect_status() {
-	[[ $status -eq $1 ]] || lab_fail "expected exit status $1, got $status; output:" "$output"
-}
-
 expect_has() {
 	[[ $output == *"$1"* ]] || lab_fail "expected output to contain '$1'; output:" "$output"
 }

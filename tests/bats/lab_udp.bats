@@ -60,10 +60,6 @@ teardown() {
 	lab_no_sanitizer_report
 }
 
-expect_status() {
-	[[ $status -eq $1 ]] || lab_fail "expected exit status $1, got $status; output:" "$output"
-}
-
 # prog_out: the output without the library's own log lines.
 prog_out() {
 	grep -v '^socksify' <<<"$output" || true
