@@ -1,0 +1,56 @@
+/* A chain of proxies on one byte stream (issue 14): one engine per hop, run
+ * in turn on the same fd.  Hop 1 is reached by the driver's TCP connect;
+ * hop i asks hop i+1's address of hop i, the last hop asks for the
+ * destination.  Like the engine, the chain does no I/O: a driver moves the
+ * bytes (blocking: shim/socks.c; event loop: shim/async.c; sealed mode:
+ * sealed/proxy.c).  A chain of one SOCKS5 hop behaves exactly as the
+ * single engine did. */
+#ifndef SFY_CHAIN_H
+#define SFY_CHAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "sfy_engine.h"
+#include "socks5_codec.h"
+
+#define SFY_CHAIN_MAX 8 /* hops in one route */
+
+/* One hop of a route, as the configuration gives it. */
+struct sfy_chain_hop {
+	struct sfy_hop hop;   /* type, credentials, pipelining */
+	struct s5_addr addr;  /* where it listens (a name only after hop 1:
+			       * sent to the previous hop, never resolved) */
+	struct sockaddr_storage sa; /* hop 1: the numeric address to connect to */
+	socklen_t salen;
+	char text[96];        /* "socks5://198.51.100.1:1080" for log lines */
+};
+
+struct sfy_chain {
+	int n;
+	struct sfy_chain_hop hop[SFY_CHAIN_MAX];
+};
+
+struct sfy_chain_engine {
+	const struct sfy_chain *chain;
+	int at;               /* the hop being negotiated, 0-based */
+	uint8_t cmd;
+	struct s5_addr dst;
+	struct sfy_engine e;  /* hop `at`'s engine; e.step/e.rep/e.err/e.reply as before */
+};
+
+void sfy_chain_start(struct sfy_chain_engine *c, const struct sfy_chain *chain, uint8_t cmd, const struct s5_addr *dst);
+enum sfy_want sfy_chain_want(struct sfy_chain_engine *c, const uint8_t **out, size_t *out_len, size_t *read_max);
+void sfy_chain_sent(struct sfy_chain_engine *c, size_t n);
+size_t sfy_chain_feed(struct sfy_chain_engine *c, const uint8_t *in, size_t n);
+void sfy_chain_eof(struct sfy_chain_engine *c);
+void sfy_chain_fail(struct sfy_chain_engine *c, int err, const char *step);
+/* After FAILED: the hop that failed (0-based), and whether another route
+ * may be tried: not when the last hop answered for the destination
+ * (REP 02-08 of SOCKS5, 91 of SOCKS4 for the destination, HTTP 4xx/5xx of
+ * the last hop): that is the destination's answer. */
+int sfy_chain_failed_at(const struct sfy_chain_engine *c);
+int sfy_chain_may_fail_over(const struct sfy_chain_engine *c);
+
+#endif
