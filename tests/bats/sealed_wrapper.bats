@@ -215,7 +215,7 @@ expect_static_warning() {
 	expect_status 0
 	expect_contains "hello from web path=/raw peer=127.0.0.2"
 	# SYS_getpeername answers with the fake address the program connected to.
-	expect_match "peer=24[0-9]\.[0-9]+\.[0-9]+\.[0-9]+:$WEB_PORT"
+	expect_match "peer=(24[0-9]|25[0-5])\.[0-9]+\.[0-9]+\.[0-9]+:$WEB_PORT"
 	wait_records 1
 	expect_record host web.test
 	expect_record atyp 3

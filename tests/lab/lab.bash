@@ -708,6 +708,7 @@ lab_expect_pass_library() {
 
 # ------------------------------------------------------------ assertions
 # After bats' "run": the status, the whole output, a match of it (ERE).
+# shellcheck disable=SC2154 # status and output are set by bats' run
 expect_status() {
 	[[ $status -eq $1 ]] || lab_fail "expected exit status $1, got $status; output:" "$output"
 }
