@@ -184,7 +184,7 @@ static int first_hop_address(struct sfy_chain_hop *h, const struct url *u)
 		family = AF_INET;
 	else if (inet_pton(AF_INET6, host, &a6) == 1)
 		family = AF_INET6;
-	else if (!u->bracketed && name_ok(host) && !isdigit((unsigned char)host[strlen(host) - 1]) &&
+	else if (!u->bracketed && name_ok(host) && strspn(host, "0123456789.") != strlen(host) &&
 		 sfy_hosts_lookup(sfy_config_hosts_file, host, AF_UNSPEC, &ha, 1) == 1) {
 		family = ha.family;
 		a4 = ha.u.v4;
@@ -331,6 +331,10 @@ static int parse_chain(struct sfy_config *cfg, const char *list, struct sfy_chai
 		char *end = p + strlen(p);
 		while (end > p && isspace((unsigned char)end[-1]))
 			*--end = '\0';
+		if (!*p && (n || next)) {
+			snprintf(err, errlen, "proxy URL hop %d: empty (a ',' too many?)", n + 1);
+			goto fail;
+		}
 		if (n == SFY_CHAIN_MAX) {
 			snprintf(err, errlen, "proxy URL: more than %d hops", SFY_CHAIN_MAX);
 			goto fail;
