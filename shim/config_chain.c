@@ -381,6 +381,8 @@ int sfy_config_add_route(struct sfy_config *cfg, const char *list, char *err, si
 	struct sfy_chain chain;
 	struct sfy_cred_ref cred[SFY_CHAIN_MAX];
 	struct chain_extra x = {.remote_dns = -1};
+	memset(&chain, 0, sizeof chain); /* the hops past n too: a config is the same bytes each time */
+	memset(cred, 0, sizeof cred);
 	int first = cfg->n_proxy_lines == 0; /* replaces the default (or the file's, for the environment) */
 	if (!first && cfg->n_routes >= SFY_MAX_ROUTES)
 		return snprintf(err, errlen, "too many proxy lines (at most %d)", SFY_MAX_ROUTES), -1;
@@ -409,6 +411,8 @@ int sfy_config_add_via(struct sfy_config *cfg, const char *list, char *err, size
 	struct sfy_chain chain;
 	struct sfy_cred_ref cred[SFY_CHAIN_MAX];
 	struct chain_extra x;
+	memset(&chain, 0, sizeof chain);
+	memset(cred, 0, sizeof cred);
 	if (cfg->n_via >= SFY_MAX_VIA)
 		return snprintf(err, errlen, "too many routes with via (at most %d)", SFY_MAX_VIA), -1;
 	if (parse_chain(cfg, list, &chain, cred, 0, &x, err, errlen) < 0)
