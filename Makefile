@@ -10,8 +10,11 @@ B        := build
 # shim/check*.c is the socksify --check tool, not part of the library.
 LIB_SRCS := $(filter-out shim/check%.c,$(wildcard shim/*.c))
 HDRS     := $(wildcard include/*.h shim/*.h)
+# The config parser and what it needs (every program that reads the config).
+CONFIG_SRCS := shim/config.c shim/config_chain.c shim/config_route.c shim/rules.c shim/hosts.c
 # Pure modules the unit tests link directly (no hooks, no sockets).
-PURE     := shim/engine.c shim/codec.c shim/config.c shim/rules.c shim/pool.c shim/hosts.c shim/session_obj.c shim/dns.c
+PURE     := shim/engine.c shim/codec.c shim/config.c shim/rules.c shim/pool.c shim/hosts.c shim/session_obj.c shim/dns.c \
+	    shim/config_chain.c shim/config_route.c shim/routes.c
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/*.c))
 
@@ -41,9 +44,9 @@ $(B)/tests/%: tests/c/%.c
 	$(CC) -std=gnu11 -Iinclude $(WARN) -O1 -g -pthread -o $@ $<
 
 # Dies holding a session pool's lock: links the pool with its test hook.
-$(B)/tests/pool_kill: tests/c/pool_kill.c shim/pool.c shim/session_obj.c shim/config.c shim/rules.c $(HDRS)
+$(B)/tests/pool_kill: tests/c/pool_kill.c shim/pool.c shim/session_obj.c $(CONFIG_SRCS) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) -DSFY_POOL_TEST_HOOK -O1 -g -pthread -o $@ $< shim/pool.c shim/session_obj.c shim/config.c shim/rules.c
+	$(CC) $(BASE) -DSFY_POOL_TEST_HOOK -O1 -g -pthread -o $@ $< shim/pool.c shim/session_obj.c $(CONFIG_SRCS)
 
 deps:
 	sh scripts/install-deps.sh

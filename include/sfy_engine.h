@@ -22,12 +22,16 @@ enum sfy_want {
 	SFY_WANT_FAILED, /* see sfy_engine_errno, ->step, ->rep */
 };
 
+/* What a hop speaks; SOCKS5 is 0, so zero-initialised hops stay SOCKS5. */
+enum sfy_hop_type { SFY_HOP_SOCKS5, SFY_HOP_SOCKS4, SFY_HOP_SOCKS4A, SFY_HOP_HTTP };
+
 /* One proxy as the engine sees it: how to authenticate and how to talk.
  * Passed explicitly to every engine; nothing is read from a global. */
 struct sfy_hop {
 	const char *user; /* NULL or "": no username/password offered */
 	const char *pass;
 	int pipeline;     /* greeting, auth and request in one write */
+	enum sfy_hop_type type;
 };
 
 enum sfy_eng_state {

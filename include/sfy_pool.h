@@ -44,6 +44,10 @@ struct sfy_pool *sfy_pool_attach(void *mem, size_t size, const struct sfy_cidr *
 struct sfy_pool *sfy_pool_new(const struct sfy_cidr *fake4, const struct sfy_cidr *fake6, unsigned capacity);
 void sfy_pool_free(struct sfy_pool *pool);
 unsigned sfy_pool_capacity(const struct sfy_pool *pool);
+/* The session's shared route state (include/sfy_routes.h), in the pool's
+ * header: zero in a fresh pool, as long-lived as the pool. */
+struct sfy_route_state;
+struct sfy_route_state *sfy_pool_route_state(struct sfy_pool *pool);
 /* How many tag bits the IPv4 range leaves (0: none, pools of other
  * sessions cannot be told apart by their IPv4 addresses). */
 unsigned sfy_pool_tag_bits4(const struct sfy_pool *pool);

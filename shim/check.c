@@ -467,6 +467,9 @@ int main(int argc, char **argv)
 	int ok = 1;
 	if (argc == 2 && explain_target(&cfg, &t) < 0)
 		ok = 0;
+	if (argc == 2 && ok)
+		sfy_check_print_route_for(&cfg, t.host, t.via_name ? t.host : NULL,
+					  t.via_name ? NULL : (const struct sockaddr *)&t.sa, t.port);
 	if (argc == 2 && t.direct)
 		printf("CONNECT   skipped: %s does not use the proxy\n", t.host);
 	printf("probe: %s\n", cfg.proxy_text);

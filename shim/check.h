@@ -5,6 +5,7 @@
 #include "sfy_config.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A timeout of 0 is no limit in the library; the probe still ends. */
 #define NO_LIMIT_NOTE " (no limit; --check waits 30s)"
@@ -13,6 +14,11 @@
 void sfy_check_cidr_text(const struct sfy_cidr *c, char *out, size_t cap);
 /* The configuration the library would load, key by key. */
 void sfy_check_print_config(const struct sfy_config *cfg);
+/* "route for HOST:PORT: CHAIN because REASON" (shim/routes.c's choice;
+ * name and/or sa, as the library would see them). */
+struct sockaddr;
+void sfy_check_print_route_for(const struct sfy_config *cfg, const char *host, const char *name,
+			       const struct sockaddr *sa, uint16_t port);
 /* The session pool the library would use here. */
 void sfy_check_print_session(const struct sfy_config *cfg);
 /* sealed =, and whether sealed mode can run here. */

@@ -4,6 +4,7 @@
 #include "check.h"
 #include "sealed.h"
 #include "session.h"
+#include "sfy_routes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,6 +91,68 @@ static void print_dns(const struct sfy_config *cfg)
 		printf("  port 53           = DNS goes out as the program sends it (remote_dns = no)\n");
 }
 
+/* A chain as "socks5h://a:1080 > socks5h://b:1085" (credentials as user:***). */
+static void print_chain(const struct sfy_chain *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		const struct sfy_hop *h = &c->hop[i].hop;
+		const char *text = c->hop[i].text, *rest = strstr(text, "://");
+		rest = rest ? rest + 3 : text;
+		printf("%s%.*s%s%s%s", i ? " > " : "", (int)(rest - text), text, h->user && h->user[0] ? h->user : "",
+		       h->user && h->user[0] ? (h->pass && h->pass[0] ? ":***@" : "@") : "", rest);
+	}
+}
+
+/* The proxy lines, pick, retry_after and the route rules (issue 14). */
+static void print_routes(const struct sfy_config *cfg)
+{
+	static const char *const picks[] = {"failover", "round_robin", "random"};
+	static const char *const actions[] = {"via", "direct", "block"};
+	for (int i = 0; i < cfg->n_routes; i++) {
+		printf("  route %d           = ", i + 1);
+		print_chain(&cfg->routes[i]);
+		printf("%s\n", cfg->n_proxy_lines ? "" : " (the default)");
+	}
+	printf("  pick              = %s%s\n", picks[cfg->pick % 3], cfg->n_routes > 1 ? "" : " (one route: no choice)");
+	printf("  retry_after       = %ds%s\n", cfg->retry_after, cfg->retry_after ? "" : " (failed routes are not skipped)");
+	for (int r = 0; r < cfg->n_rules; r++) {
+		const struct sfy_route_rule *rule = &cfg->rules[r];
+		printf("  route rule %-2d     =", r + 1);
+		for (int k = 0; k < rule->n; k++)
+			printf(" %s", cfg->patterns[rule->first + k].text);
+		printf(" %s", actions[rule->action]);
+		if (rule->action == SFY_RULE_VIA) {
+			printf(" ");
+			print_chain(&cfg->via[rule->via]);
+		}
+		printf(" (line %d)\n", rule->line);
+	}
+	if (!cfg->n_rules)
+		printf("  route rules       = (none: everything not direct takes the proxy lines)\n");
+}
+
+void sfy_check_print_route_for(const struct sfy_config *cfg, const char *host, const char *name,
+			       const struct sockaddr *sa, uint16_t port)
+{
+	struct sfy_routes_dest d = {.name = name, .sa = sa, .port = port};
+	struct sfy_routes_pick p;
+	/* No shared state here: what the rules say, not who is down now. */
+	sfy_routes_choose(cfg, NULL, &d, 0, 0, &p);
+	printf("route for %s:%u: ", host, port);
+	if (p.verdict == SFY_ROUTES_DIRECT)
+		printf("DIRECT");
+	else if (p.verdict == SFY_ROUTES_BLOCK)
+		printf("BLOCKED (EACCES)");
+	else
+		print_chain(p.chain[0]);
+	printf(" because %s\n", p.reason);
+	for (int i = 1; i < p.n; i++) {
+		printf("  then route %d: ", p.route[i]);
+		print_chain(p.chain[i]);
+		printf("\n");
+	}
+}
+
 void sfy_check_print_config(const struct sfy_config *cfg)
 {
 	static const char *const levels[] = {"error", "warn", "info", "debug"};
@@ -105,6 +168,7 @@ void sfy_check_print_config(const struct sfy_config *cfg)
 	       cfg->user[0] ? ":***@" : "", cfg->proxy_text, proxy_reason(cfg));
 	printf("  username          = %s\n", cfg->user[0] ? cfg->user : "(none: no authentication)");
 	printf("  password          = %s\n", cfg->pass[0] ? "*** (set, hidden)" : "(none)");
+	print_routes(cfg);
 	printf("  remote_dns        = %s\n", yes_no(cfg->remote_dns));
 	print_dns(cfg);
 	print_lists(cfg);

@@ -40,6 +40,7 @@ void sfy_config_defaults(struct sfy_config *cfg)
 	cfg->handshake_timeout_ms = 10000;
 	cfg->bind_timeout_ms = 120000;
 	cfg->log_level = SFY_LOG_WARN;
+	cfg->retry_after = SFY_RETRY_AFTER_DEFAULT;
 }
 
 static char *trim(char *s)
@@ -153,116 +154,6 @@ int sfy_cidr_parse(const char *text, struct sfy_cidr *out, int allow_port)
 	return *rest ? -1 : 0;
 }
 
-static int percent_decode(const char *in, size_t len, char *out, size_t cap)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c == '%' && i + 2 < len && isxdigit((unsigned char)in[i + 1]) &&
-		    isxdigit((unsigned char)in[i + 2])) {
-			char hex[3] = {in[i + 1], in[i + 2], 0};
-			c = (unsigned char)strtol(hex, NULL, 16);
-			i += 2;
-		}
-		if (o + 1 >= cap || c == '\0')
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-static int set_proxy_host(struct sfy_config *cfg, const char *host, uint16_t port)
-{
-	struct sockaddr_storage parsed = {0};
-	struct sockaddr_in *sin = (struct sockaddr_in *)&parsed;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&parsed;
-	if (strcmp(host, "localhost") == 0)
-		host = "127.0.0.1";
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		cfg->proxy_len = sizeof *sin;
-		snprintf(cfg->proxy_text, sizeof cfg->proxy_text, "%s:%u", host, port);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		cfg->proxy_len = sizeof *sin6;
-		snprintf(cfg->proxy_text, sizeof cfg->proxy_text, "[%s]:%u", host, port);
-	} else {
-		return -1;
-	}
-	cfg->proxy = parsed;
-	return 0;
-}
-
-int sfy_config_parse_proxy_url(struct sfy_config *cfg, const char *url, char *err, size_t errlen)
-{
-	const char *p;
-	int remote;
-	if (strlen(url) >= SFY_MAX_LINE)
-		return snprintf(err, errlen, "proxy URL too long"), -1;
-	if (strncmp(url, "socks5h://", 10) == 0)
-		remote = 1, p = url + 10;
-	else if (strncmp(url, "socks5://", 9) == 0)
-		remote = 0, p = url + 9;
-	else
-		return snprintf(err, errlen, "proxy URL must start with socks5:// or socks5h://"), -1;
-	const char *at = strrchr(p, '@');
-	char user[256] = "", pass[256] = "";
-	if (at) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
-		size_t ulen = colon ? (size_t)(colon - p) : (size_t)(at - p);
-		if (percent_decode(p, ulen, user, sizeof user) < 0 || !user[0] ||
-		    (colon && percent_decode(colon + 1, (size_t)(at - colon - 1), pass, sizeof pass) < 0))
-			return snprintf(err, errlen, "proxy URL: user name or password empty or longer than 255 bytes"), -1;
-		p = at + 1;
-	}
-	char host[64];
-	uint16_t port = 1080;
-	const char *hend, *portstr = NULL;
-	if (*p == '[') {
-		hend = strchr(p, ']');
-		if (!hend)
-			return snprintf(err, errlen, "proxy URL: missing ']'"), -1;
-		p++;
-		if (hend[1] == ':')
-			portstr = hend + 2;
-		else if (hend[1] != '\0' && strcmp(hend + 1, "/") != 0)
-			return snprintf(err, errlen, "proxy URL: junk after ']'"), -1;
-	} else {
-		hend = strchr(p, ':');
-		if (hend)
-			portstr = hend + 1;
-		else
-			hend = p + strcspn(p, "/");
-		if (!portstr && *hend && strcmp(hend, "/") != 0)
-			return snprintf(err, errlen, "proxy URL: junk after host"), -1;
-	}
-	if ((size_t)(hend - p) >= sizeof host || hend == p)
-		return snprintf(err, errlen, "proxy URL: bad host"), -1;
-	memcpy(host, p, (size_t)(hend - p));
-	host[hend - p] = '\0';
-	if (portstr) {
-		char pbuf[8];
-		size_t plen = strcspn(portstr, "/");
-		if (plen >= sizeof pbuf || (portstr[plen] && strcmp(portstr + plen, "/") != 0))
-			return snprintf(err, errlen, "proxy URL: bad port"), -1;
-		memcpy(pbuf, portstr, plen);
-		pbuf[plen] = '\0';
-		if (parse_port(pbuf, &port) < 0)
-			return snprintf(err, errlen, "proxy URL: bad port '%s'", pbuf), -1;
-	}
-	if (set_proxy_host(cfg, host, port) < 0)
-		return snprintf(err, errlen, "proxy URL: host must be a numeric IPv4/[IPv6] address or localhost, not '%s'", host), -1;
-	cfg->remote_dns = remote;
-	if (at) {
-		memcpy(cfg->user, user, sizeof user);
-		memcpy(cfg->pass, pass, sizeof pass);
-	}
-	return 0;
-}
-
 /* Apply one "key = value"; returns NULL or a static description of what is wrong. */
 /* Returned by apply_address_key for a key it does not handle. */
 static const char NOT_MINE[] = "";
@@ -323,12 +214,13 @@ static const char *apply_address_key(struct sfy_config *cfg, const char *key, co
 	return NOT_MINE;
 }
 
-static const char *apply_key(struct sfy_config *cfg, const char *key, const char *val, char *err, size_t errlen)
+static const char *apply_key(struct sfy_config *cfg, const char *key, const char *val, int line, char *err,
+			     size_t errlen)
 {
 	static const char bad_seconds[] = "expected seconds (0.001 to 3600, or 0 for no limit)";
 	int level;
 	if (strcmp(key, "proxy") == 0)
-		return sfy_config_parse_proxy_url(cfg, val, err, errlen) < 0 ? err : NULL;
+		return sfy_config_add_route(cfg, val, err, errlen) < 0 ? err : NULL;
 	if (strcmp(key, "username") == 0 || strcmp(key, "password") == 0) {
 		char *dst = key[0] == 'u' ? cfg->user : cfg->pass;
 		if (strlen(val) < 1 || strlen(val) > 255)
@@ -344,6 +236,9 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 		return parse_bool(val, &cfg->pipeline) < 0 ? "expected yes or no" : NULL;
 	const char *why = apply_address_key(cfg, key, val);
 	if (why != NOT_MINE)
+		return why;
+	why = sfy_config_route_key(cfg, key, val, line, err, errlen);
+	if (why != sfy_config_not_mine)
 		return why;
 	if (strcmp(key, "udp") == 0) {
 		static const char *const modes[] = {"proxy", "block", "allow"};
@@ -435,12 +330,13 @@ int sfy_config_parse_text(struct sfy_config *cfg, const char *text, const char *
 		strip_inline_comment(key, val);
 		val = trim(val);
 		char detail[SFY_ERR_MAX / 2];
-		const char *why = apply_key(cfg, key, val, detail, sizeof detail);
+		const char *why = apply_key(cfg, key, val, lineno, detail, sizeof detail);
 		if (why) {
 			snprintf(cfg->error, sizeof cfg->error, "%s:%d: %.40s: %s", name, lineno, key, why);
 			return -1;
 		}
 	}
+	sfy_config_link(cfg);
 	return 0;
 }
 
@@ -487,7 +383,7 @@ static void load_file(struct sfy_config *cfg, const char *path, int must_exist)
 	if (sfy_config_parse_text(cfg, text, path) < 0)
 		cfg->valid = 0;
 	free(text);
-	if (cfg->pass[0] && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+	if ((cfg->pass[0] || cfg->cred_used) && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
 		snprintf(cfg->warning, sizeof cfg->warning,
 			 "%.400s holds a password and is readable by every user (chmod o-r it)", path);
 }
@@ -549,7 +445,10 @@ void sfy_config_load(struct sfy_config *cfg, int secure, sfy_getenv_fn env)
 	}
 	if (!secure)
 		apply_env(cfg, env);
-	if (cfg->valid && cfg->user[0] && !cfg->pass[0]) {
+	sfy_config_link(cfg);
+	/* SOCKS5 wants both; socks4 sends a user id alone, HTTP may have an
+	 * empty password. */
+	if (cfg->valid && cfg->user[0] && !cfg->pass[0] && cfg->routes[0].hop[0].hop.type == SFY_HOP_SOCKS5) {
 		snprintf(cfg->error, sizeof cfg->error, "%.300s: a username is set but no password (RFC 1929 needs both)",
 			 cfg->source[0] ? cfg->source : "SOCKSIFY_PROXY");
 		cfg->valid = 0;

@@ -9,6 +9,7 @@
  * (dirty) before it touches it, and the next user rebuilds the buckets and
  * the LRU list from the slots, dropping the marked one (repair). */
 #include "sfy_pool.h"
+#include "sfy_routes.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,7 +21,9 @@
 
 #define NIL UINT32_MAX
 #define POOL_MAGIC 0x6c6f6f702d796673ull /* "sfy-pool" */
-#define POOL_VERSION 1
+/* 2: the route state (issue 14) after the LRU fields.  The fields up to
+ * note are where version 1 had them, so sfy_pool_note reads both. */
+#define POOL_VERSION 2
 
 #ifdef SFY_POOL_TEST_HOOK
 /* Tests: stop half-way through writing a name (a test kills us there). */
@@ -61,6 +64,7 @@ struct pool_hdr {
 	uint32_t n_used;                /* slots 0..n_used-1 have been handed out */
 	uint32_t lru_head, lru_tail;    /* head = most recently used */
 	uint32_t dirty;                 /* slot being written, or NIL */
+	struct sfy_route_state routes;  /* shared by the session: round robin, routes down */
 };
 
 /* This process's view: the layout as checked at attach, so that nothing
@@ -268,7 +272,7 @@ int sfy_pool_note(const void *mem, size_t size, uint64_t *note)
 {
 	const struct pool_hdr *h = mem;
 	if (size < sizeof *h || __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != POOL_MAGIC ||
-	    h->version != POOL_VERSION)
+	    h->version < 1 || h->version > POOL_VERSION)
 		return -1;
 	*note = h->note;
 	return 0;
@@ -298,6 +302,11 @@ void sfy_pool_free(struct sfy_pool *pool)
 		return;
 	munmap(pool->h, pool->bytes);
 	free(pool);
+}
+
+struct sfy_route_state *sfy_pool_route_state(struct sfy_pool *pool)
+{
+	return &pool->h->routes;
 }
 
 unsigned sfy_pool_capacity(const struct sfy_pool *pool)

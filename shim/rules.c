@@ -107,17 +107,31 @@ int sfy_name_is_direct(const struct sfy_config *cfg, const char *name)
 	return 0;
 }
 
-int sfy_addr_is_proxy(const struct sfy_config *cfg, const struct sockaddr *sa)
+static int same_addr(const struct sockaddr *sa, const struct sockaddr *p)
 {
-	struct sockaddr_in v4;
-	if (sfy_unmap_v4(sa, &v4))
-		sa = (const struct sockaddr *)&v4;
-	const struct sockaddr *p = (const struct sockaddr *)&cfg->proxy;
 	if (sa->sa_family != p->sa_family)
 		return 0;
 	uint16_t port_a, port_p;
 	const uint8_t *a = raw_addr(sa, &port_a), *b = raw_addr(p, &port_p);
 	return port_a == port_p && memcmp(a, b, sa->sa_family == AF_INET ? 4 : 16) == 0;
+}
+
+/* cfg->proxy, and the first hop of every route and every via rule: the
+ * addresses we connect to ourselves, always direct. */
+int sfy_addr_is_proxy(const struct sfy_config *cfg, const struct sockaddr *sa)
+{
+	struct sockaddr_in v4;
+	if (sfy_unmap_v4(sa, &v4))
+		sa = (const struct sockaddr *)&v4;
+	if (same_addr(sa, (const struct sockaddr *)&cfg->proxy))
+		return 1;
+	for (int i = 0; i < cfg->n_routes; i++)
+		if (cfg->routes[i].n && same_addr(sa, (const struct sockaddr *)&cfg->routes[i].hop[0].sa))
+			return 1;
+	for (int i = 0; i < cfg->n_via; i++)
+		if (cfg->via[i].n && same_addr(sa, (const struct sockaddr *)&cfg->via[i].hop[0].sa))
+			return 1;
+	return 0;
 }
 
 int sfy_dns_intercepted(const struct sfy_config *cfg, const struct sockaddr *sa)

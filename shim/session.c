@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "sfy_log.h"
+#include "sfy_routes.h"
 
 enum sess_mode { MODE_PRIVATE, MODE_SESSION, MODE_BAD };
 
@@ -189,6 +190,19 @@ int sfy_fake_name(const struct sockaddr *sa, char *name, size_t cap)
 	 * Join it; never create one for this.  None: stale. */
 	pool = get_pool(0);
 	return pool ? sfy_pool_name(pool, sa, name, cap) : -1;
+}
+
+/* The route state (round robin, routes down) every process of the session
+ * shares: in the session object's header, made if the session has none
+ * yet (also under remote_dns = no, where names need no pool).  Without a
+ * usable object, this process's own (its children start afresh). */
+struct sfy_route_state *sfy_session_route_state(void)
+{
+	static struct sfy_route_state own;
+	struct sfy_pool *pool = __atomic_load_n(&fake_pool, __ATOMIC_ACQUIRE);
+	if (!pool)
+		pool = get_pool(1);
+	return pool ? sfy_pool_route_state(pool) : &own;
 }
 
 void sfy_session_before_fork(void)

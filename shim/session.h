@@ -60,6 +60,8 @@ int sfy_session_remove_all(const char *dir, const char *id);
  * is gone (kill(pid, 0) says ESRCH) and that were made in this pid
  * namespace.  Returns how many it removed. */
 int sfy_session_reap(const char *dir, uid_t euid);
+/* The library's: the session's shared route state (never NULL). */
+struct sfy_route_state *sfy_session_route_state(void);
 /* Identity of this process's pid namespace (0 if unknown). */
 uint64_t sfy_session_pidns(void);
 

@@ -46,7 +46,7 @@ expect_nothing_went_out() {
 	local long bad target
 	long="socks5h://$(printf 'a%.0s' {1..2000})@127.0.0.1:1080"
 	for bad in "$long|proxy URL too long" \
-		"http://127.0.0.1:1080|proxy URL must start with socks5:// or socks5h://"; do
+		"ftp://127.0.0.1:1080|proxy URL: must start with socks5://, socks5h://, socks4://, socks4a:// or http://"; do
 		for target in 127.0.0.3 web.test; do
 			run run_isolated env SOCKSIFY_CONF="$CONF" SOCKSIFY_PROXY="${bad%%|*}" \
 				LD_PRELOAD="$PRELOAD" "$TESTBIN/tcp_get" "$target" "$HTTP_PORT" /must-not-arrive

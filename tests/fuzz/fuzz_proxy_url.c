@@ -23,14 +23,14 @@
 
 static struct sfy_config a, b, fresh;
 
-/* %-escape what the URL syntax needs escaped: '%', ':', '@' and bytes
- * outside printable ASCII. */
+/* %-escape what the URL syntax needs escaped: '%', ':', '@', ',' (between
+ * the hops of a chain) and bytes outside printable ASCII. */
 static void escape(const char *in, char *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (; *in; in++) {
 		unsigned char c = (unsigned char)*in;
-		if (c > 0x20 && c < 0x7f && c != '%' && c != ':' && c != '@') {
+		if (c > 0x20 && c < 0x7f && c != '%' && c != ':' && c != '@' && c != ',') {
 			*out++ = (char)c;
 			continue;
 		}

@@ -285,7 +285,7 @@ static void test_error_messages(void **state)
 	expect_error("direct_domain = .\n", "t.conf:1: direct_domain: expected a domain name such as example.com");
 	expect_error_prefix("direct = 10.0.0.0/33\n", "t.conf:1: direct: expected ADDRESS");
 	expect_error_prefix("direct = example.com\n", "t.conf:1: direct: expected ADDRESS");
-	expect_error_prefix("proxy = http://127.0.0.1:3128\n", "t.conf:1: proxy: proxy URL must start with");
+	expect_error_prefix("proxy = https://127.0.0.1:3128\n", "t.conf:1: proxy: proxy URL: must start with");
 }
 
 static void test_direct_dns(void **state)
@@ -421,8 +421,8 @@ static void test_url_schemes(void **state)
 	expect_v4_proxy(&cfg, "10.2.3.4", 1081);
 	assert_string_equal(cfg.proxy_text, "10.2.3.4:1081");
 	assert_string_equal(cfg.user, "");
-	expect_url_rejected("http://127.0.0.1:1080", "socks5://");
-	expect_url_rejected("socks4://127.0.0.1:1080", "socks5://");
+	expect_url_rejected("https://127.0.0.1:1080", "socks5://");
+	expect_url_rejected("socks://127.0.0.1:1080", "socks5://");
 	expect_url_rejected("socks5h:/127.0.0.1:1080", "socks5://");
 	expect_url_rejected("", "socks5://");
 }
