@@ -11,7 +11,7 @@ B        := build
 LIB_SRCS := $(filter-out shim/check%.c,$(wildcard shim/*.c))
 HDRS     := $(wildcard include/*.h shim/*.h)
 # Pure modules the unit tests link directly (no hooks, no sockets).
-PURE     := shim/engine.c shim/codec.c shim/config.c shim/rules.c shim/pool.c shim/hosts.c shim/session_obj.c shim/dns.c
+PURE     := shim/engine.c shim/engine_s4.c shim/engine_http.c shim/chain.c shim/codec.c shim/config.c shim/rules.c shim/pool.c shim/hosts.c shim/session_obj.c shim/dns.c
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/*.c))
 
