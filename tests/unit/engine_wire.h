@@ -62,7 +62,9 @@ static inline size_t feed(struct sfy_engine *e, const void *bytes, size_t len, i
 		if (drip)
 			give = 1;
 		size_t took = sfy_engine_feed(e, in + used, give);
-		assert_true(took <= give);
+		int want_is_failed = sfy_engine_want(e, &out, &n, &max) == SFY_WANT_FAILED;
+		/* Drivers drop what the engine leaves of a read within read_max. */
+		assert_true(took == give || want_is_failed);
 		used += took;
 		if (took < give)
 			break;
