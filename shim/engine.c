@@ -337,6 +337,8 @@ void sfy_engine_start_reply_hop(struct sfy_engine *e, const struct sfy_hop *hop,
 	e->type = hop->type;
 	if (e->type == SFY_HOP_SOCKS4 || e->type == SFY_HOP_SOCKS4A)
 		sfy_s4_expect_reply(e, "reply 2");
+	else if (e->type != SFY_HOP_SOCKS5)
+		sfy_engine_fail(e, EOPNOTSUPP, "reply 2 (this proxy type has no BIND)");
 }
 
 void sfy_engine_next_reply(struct sfy_engine *e)

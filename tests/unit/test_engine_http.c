@@ -99,6 +99,9 @@ static void refused_at_start(void **state)
 	assert_int_equal(e.err, EOPNOTSUPP);
 	sfy_engine_start(&e, &HTTP, S5_CMD_UDP_ASSOCIATE, &dst);
 	assert_int_equal(e.err, EOPNOTSUPP);
+	sfy_engine_start_reply_hop(&e, &HTTP, S5_CMD_BIND);
+	assert_int_equal(want(&e), SFY_WANT_FAILED);
+	assert_int_equal(e.err, EOPNOTSUPP);
 }
 
 /* Feed head + tunnel bytes as a driver would: the engine must stop exactly
