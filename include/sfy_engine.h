@@ -5,8 +5,10 @@
  * waits in its own way: the blocking driver in poll() with a deadline
  * (shim/socks.c), the event driver from the program's own waits
  * (shim/async.c).  The engine never reads past the message it expects, so
- * data that follows a reply stays in the socket for the program.  A chain
- * will be several engines run in turn on one fd. */
+ * data that follows a reply stays in the socket for the program.  The
+ * same contract holds for every hop type (SOCKS5, SOCKS4/4a, HTTP
+ * CONNECT); a chain is several engines run in turn on one fd
+ * (include/sfy_chain.h). */
 #ifndef SFY_ENGINE_H
 #define SFY_ENGINE_H
 
@@ -22,15 +24,22 @@ enum sfy_want {
 	SFY_WANT_FAILED, /* see sfy_engine_errno, ->step, ->rep */
 };
 
-/* What a hop speaks; SOCKS5 is 0, so zero-initialised hops stay SOCKS5. */
-enum sfy_hop_type { SFY_HOP_SOCKS5, SFY_HOP_SOCKS4, SFY_HOP_SOCKS4A, SFY_HOP_HTTP };
+/* The protocol a hop speaks.  SOCKS5 is 0 so that a zero-initialised hop
+ * stays what every hop was before chains (issue 14). */
+enum sfy_hop_type {
+	SFY_HOP_SOCKS5 = 0, /* RFC 1928/1929 (shim/engine.c) */
+	SFY_HOP_SOCKS4,     /* IPv4 destinations only (shim/engine_s4.c) */
+	SFY_HOP_SOCKS4A,    /* SOCKS4 that can send a name */
+	SFY_HOP_HTTP,       /* HTTP CONNECT, Basic auth (shim/engine_http.c) */
+};
 
 /* One proxy as the engine sees it: how to authenticate and how to talk.
  * Passed explicitly to every engine; nothing is read from a global. */
 struct sfy_hop {
-	const char *user; /* NULL or "": no username/password offered */
+	const char *user; /* NULL or "": no username/password offered
+			   * (SOCKS4: the USERID, empty when NULL) */
 	const char *pass;
-	int pipeline;     /* greeting, auth and request in one write */
+	int pipeline;     /* greeting, auth and request in one write (SOCKS5) */
 	enum sfy_hop_type type;
 };
 
@@ -66,8 +75,18 @@ struct sfy_auth_method {
 	int (*input)(struct sfy_engine *e, const uint8_t *msg, size_t len);
 };
 
-#define SFY_ENG_OUT_MAX (S5_GREETING_MAX + S5_AUTH_REQUEST_MAX + S5_REQUEST_MAX)
+/* The longest HTTP CONNECT request: "CONNECT " name:port " HTTP/1.1" CRLF
+ * "Host: " name:port CRLF "Proxy-Authorization: Basic " base64 of
+ * user:pass (255 + 1 + 255 bytes: 684) CRLF CRLF, a name:port being at
+ * most 255 + 6 bytes: 1264. */
+#define SFY_HTTP_REQUEST_MAX 1280
+#define SFY_S5_OUT_MAX (S5_GREETING_MAX + S5_AUTH_REQUEST_MAX + S5_REQUEST_MAX)
+#define SFY_ENG_OUT_MAX (SFY_S5_OUT_MAX > SFY_HTTP_REQUEST_MAX ? SFY_S5_OUT_MAX : SFY_HTTP_REQUEST_MAX)
+/* read_max never exceeds this, for every hop type: drivers read into a
+ * buffer of this size. */
 #define SFY_ENG_IN_MAX S5_REPLY_MAX
+/* An HTTP response head longer than this is refused (EPROTO). */
+#define SFY_HTTP_HEAD_MAX 8192
 
 struct sfy_engine {
 	enum sfy_eng_state state;
@@ -84,9 +103,18 @@ struct sfy_engine {
 	int err;        /* errno once FAILED */
 	const char *step; /* where it is (or failed), for log lines; a driver
 			   * may name its own step (the TCP connect) meanwhile */
-	int rep;        /* reply code, -1 until a reply arrived */
+	int rep;        /* reply code, -1 until a reply arrived: SOCKS5 REP,
+			 * SOCKS4 CD (90-93), HTTP status (200, 407...) */
 	int replies;    /* replies received (BIND has two) */
-	struct s5_reply reply;
+	struct s5_reply reply; /* SOCKS4: BND from DSTIP/DSTPORT; HTTP: bnd
+				* zero (atyp 0), rep 0 on success */
+	enum sfy_hop_type type;
+	/* HTTP only: where the response head is (shim/engine_http.c). */
+	struct {
+		uint8_t eol;    /* 0 in a line, 1 after CR, 2 after CRLF, 3 after CRLF CR */
+		uint16_t line;  /* lines of this head completed */
+		size_t total;   /* head bytes read, interim (1xx) heads included */
+	} http;
 };
 
 /* The table of methods, in order of preference; n set to its size. */
@@ -112,6 +140,13 @@ void sfy_engine_next_reply(struct sfy_engine *e);
 /* An engine that only waits for a later reply of an exchange driven
  * before (BIND's second reply, read when the program accepts). */
 void sfy_engine_start_reply(struct sfy_engine *e, uint8_t cmd);
+/* The same for a hop of any type: a SOCKS4 hop's second reply is 8 bytes. */
+void sfy_engine_start_reply_hop(struct sfy_engine *e, const struct sfy_hop *hop, uint8_t cmd);
+/* Text for e->rep as the hop's protocol means it ("connection refused",
+ * "request rejected or failed", "proxy authentication required"). */
+const char *sfy_engine_rep_text(const struct sfy_engine *e);
+/* Name of a hop type for log lines: "socks5", "socks4", "socks4a", "http". */
+const char *sfy_hop_type_name(enum sfy_hop_type t);
 /* Queue bytes for the proxy (methods use this); -1 when they do not fit. */
 int sfy_engine_queue(struct sfy_engine *e, const uint8_t *buf, size_t len);
 /* 1 when no byte of the message the engine waits for has arrived. */

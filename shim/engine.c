@@ -5,6 +5,8 @@
 #include "sfy_engine.h"
 
 #include <errno.h>
+
+#include "engine_int.h"
 #include <string.h>
 
 /* ------------------------------------------------------------ methods */
@@ -114,7 +116,7 @@ void sfy_engine_fail(struct sfy_engine *e, int err, const char *step)
 
 /* Expect a message of at least first bytes (the whole, or a head that
  * tells the size). */
-static void expect(struct sfy_engine *e, enum sfy_eng_state state, size_t first, const char *step)
+void sfy_engine_expect(struct sfy_engine *e, enum sfy_eng_state state, size_t first, const char *step)
 {
 	e->state = state;
 	e->in_len = 0;
@@ -143,17 +145,32 @@ static void method_done(struct sfy_engine *e)
 {
 	if (!e->request_sent_early && queue_request(e) < 0)
 		return;
-	expect(e, SFY_ENG_REPLY, REPLY_FIRST, "reply");
+	sfy_engine_expect(e, SFY_ENG_REPLY, REPLY_FIRST, "reply");
 }
 
 void sfy_engine_start(struct sfy_engine *e, const struct sfy_hop *hop, uint8_t cmd, const struct s5_addr *dst)
 {
 	memset(e, 0, sizeof *e);
 	e->hop = hop;
+	e->type = hop->type;
 	e->cmd = cmd;
 	e->dst = *dst;
 	e->rep = -1;
-	expect(e, SFY_ENG_METHOD, 2, "greeting");
+	switch (hop->type) {
+	case SFY_HOP_SOCKS5:
+		break;
+	case SFY_HOP_SOCKS4:
+	case SFY_HOP_SOCKS4A:
+		sfy_s4_start(e, cmd, dst);
+		return;
+	case SFY_HOP_HTTP:
+		sfy_http_start(e, cmd, dst);
+		return;
+	default:
+		sfy_engine_fail(e, EINVAL, "greeting (unknown proxy type)");
+		return;
+	}
+	sfy_engine_expect(e, SFY_ENG_METHOD, 2, "greeting");
 	uint8_t buf[S5_GREETING_MAX];
 	int n;
 	if (!hop->pipeline) {
@@ -225,7 +242,7 @@ static void got_method(struct sfy_engine *e)
 		method_done(e);
 		return;
 	}
-	expect(e, SFY_ENG_AUTH, m->msg_first, "authentication");
+	sfy_engine_expect(e, SFY_ENG_AUTH, m->msg_first, "authentication");
 }
 
 static void got_auth(struct sfy_engine *e)
@@ -234,7 +251,7 @@ static void got_auth(struct sfy_engine *e)
 	if (r == 0)
 		method_done(e);
 	else if (r > 0)
-		expect(e, SFY_ENG_AUTH, e->method->msg_first, "authentication");
+		sfy_engine_expect(e, SFY_ENG_AUTH, e->method->msg_first, "authentication");
 }
 
 static void got_reply(struct sfy_engine *e)
@@ -265,6 +282,10 @@ static int message_size(const struct sfy_engine *e)
 
 size_t sfy_engine_feed(struct sfy_engine *e, const uint8_t *in, size_t n)
 {
+	if (e->type == SFY_HOP_SOCKS4 || e->type == SFY_HOP_SOCKS4A)
+		return sfy_s4_feed(e, in, n);
+	if (e->type == SFY_HOP_HTTP)
+		return sfy_http_feed(e, in, n);
 	size_t used = 0;
 	while (used < n && (e->state == SFY_ENG_METHOD || e->state == SFY_ENG_AUTH || e->state == SFY_ENG_REPLY)) {
 		size_t take = e->need - e->in_len;
@@ -306,11 +327,49 @@ void sfy_engine_start_reply(struct sfy_engine *e, uint8_t cmd)
 	e->cmd = cmd;
 	e->rep = -1;
 	e->replies = 1;
-	expect(e, SFY_ENG_REPLY, REPLY_FIRST, "reply 2");
+	sfy_engine_expect(e, SFY_ENG_REPLY, REPLY_FIRST, "reply 2");
+}
+
+void sfy_engine_start_reply_hop(struct sfy_engine *e, const struct sfy_hop *hop, uint8_t cmd)
+{
+	sfy_engine_start_reply(e, cmd);
+	e->hop = hop;
+	e->type = hop->type;
+	if (e->type == SFY_HOP_SOCKS4 || e->type == SFY_HOP_SOCKS4A)
+		sfy_s4_expect_reply(e, "reply 2");
+	else if (e->type != SFY_HOP_SOCKS5)
+		sfy_engine_fail(e, EOPNOTSUPP, "reply 2 (this proxy type has no BIND)");
 }
 
 void sfy_engine_next_reply(struct sfy_engine *e)
 {
-	if (e->state == SFY_ENG_DONE)
-		expect(e, SFY_ENG_REPLY, REPLY_FIRST, "reply 2");
+	if (e->state != SFY_ENG_DONE)
+		return;
+	if (e->type == SFY_HOP_SOCKS4 || e->type == SFY_HOP_SOCKS4A)
+		sfy_s4_expect_reply(e, "reply 2");
+	else if (e->type == SFY_HOP_SOCKS5)
+		sfy_engine_expect(e, SFY_ENG_REPLY, REPLY_FIRST, "reply 2");
+	/* HTTP CONNECT has one response: nothing more to wait for. */
+}
+
+const char *sfy_engine_rep_text(const struct sfy_engine *e)
+{
+	if (e->rep < 0)
+		return "no reply";
+	if (e->type == SFY_HOP_SOCKS4 || e->type == SFY_HOP_SOCKS4A)
+		return sfy_s4_rep_text(e->rep);
+	if (e->type == SFY_HOP_HTTP)
+		return sfy_http_status_text(e->rep);
+	return s5_rep_text((uint8_t)e->rep);
+}
+
+const char *sfy_hop_type_name(enum sfy_hop_type t)
+{
+	switch (t) {
+	case SFY_HOP_SOCKS5: return "socks5";
+	case SFY_HOP_SOCKS4: return "socks4";
+	case SFY_HOP_SOCKS4A: return "socks4a";
+	case SFY_HOP_HTTP: return "http";
+	}
+	return "unknown";
 }

@@ -29,6 +29,7 @@ void sfy_proxy_configured(struct sfy_proxy *p)
 	p->hop.user = sfy_cfg.user;
 	p->hop.pass = sfy_cfg.pass;
 	p->hop.pipeline = sfy_cfg.pipeline;
+	p->hop.type = SFY_HOP_SOCKS5; /* until routes give the type (issue 14) */
 }
 
 /* The blocking driver: run e to its end on io's fd, waiting in poll()
