@@ -553,6 +553,7 @@ LAB_INNER_PORT=8081          # "inner": HTTP on the server host's 127.0.0.1 only
 LAB_DANTED2_PORT=1081        # second danted, server namespace (danted-inner.conf)
 LAB_RR_PORTS="1082 1083 1084" # danted-rr.conf, proxy namespace
 LAB_HOP3_PORT=1082           # test SOCKS5 server on the server host's 127.0.0.1
+LAB_HOP4A_PORT=1087          # test server with SOCKS4/4a, on the server's address
 LAB_TINY_PORT=8888           # tinyproxy, HTTP CONNECT, proxy namespace
 LAB_TINY_AUTH_PORT=8889      # the same with Basic auth
 LAB_TINY_USER=labhop
@@ -611,14 +612,18 @@ lab_start_socks_testserver() {
 #   - hop 3 of the three-hop chains: the test SOCKS5 server on the server
 #     host's 127.0.0.1:LAB_HOP3_PORT (reachable only from that host), which
 #     resolves inner.test itself (--map), records in $LAB_DIR/hop3.jsonl;
+#   - a SOCKS4a hop (danted 1.4 speaks SOCKS4 but not 4a: it takes
+#     0.0.0.1 for an address): the test server with --socks4 on
+#     LAB_SERVER4:LAB_HOP4A_PORT, resolving inner.test itself, records in
+#     $LAB_DIR/hop4a.jsonl; reachable only as hop 2 (through danted);
 #   - danted-rr.conf: danted on the proxy's address, ports LAB_RR_PORTS,
 #     log $LAB_RR_LOG (the port of each session is in its line);
 #     www.corp.test -> 203.0.113.10 in the proxy's /etc/hosts;
 #   - tinyproxy (HTTP CONNECT) on LAB_PROXY4:LAB_TINY_PORT and, with Basic
 #     auth (LAB_TINY_USER / LAB_TINY_PASS), on LAB_TINY_AUTH_PORT; logs
 #     $LAB_DIR/tinyproxy.log and tinyproxy-auth.log.
-# danted speaks SOCKS4 and 4a on the same ports as SOCKS5, so socks4:// and
-# socks4a:// hops use the danteds above.  Everything is tracked by
+# danted speaks SOCKS4 on the same ports as SOCKS5, so socks4:// hops use
+# the danteds above.  Everything is tracked by
 # lab_spawn: lab_down stops it.
 lab_start_chain_proxies() {
 	# Appending keeps the files' inodes: processes already in the
@@ -632,6 +637,8 @@ lab_start_chain_proxies() {
 	lab_wait_listen "$LAB_S" "$LAB_DANTED2_PORT" "$LAB_PID" || return 1
 	lab_start_socks_testserver "$LAB_S" hop3 "127.0.0.1:$LAB_HOP3_PORT" \
 		--map inner.test=127.0.0.1 || return 1
+	lab_start_socks_testserver "$LAB_S" hop4a "$LAB_SERVER4:$LAB_HOP4A_PORT" \
+		--socks4 --map inner.test=127.0.0.1 || return 1
 	export LAB_RR_LOG=$LAB_DIR/danted-rr.out
 	lab_spawn "$LAB_P" danted-rr danted -f "$LAB_HOME/danted-rr.conf" -N 1 \
 		-p "$LAB_DIR/danted-rr.pid"
