@@ -3,13 +3,14 @@
 #   make bench BENCH_QUICK=1   quick run (under ~2 minutes)
 #   make bench BENCH_README=1  also put the table into bench/README.md
 #   make bench-sealed          sealed mode's cost (bench/sealed.py, issue 17)
+#   make bench-chain           cost per extra hop of a chain (bench/chain.py, issue 14)
 # Not part of `make test`.  Needs root (private network namespace, apt-get).
 BENCH_PKGS := proxychains4 tsocks torsocks dante-client dante-server curl \
 	strace valgrind time python3 iproute2 hyperfine
 BENCH_BINS := $(B)/bench/connbench $(B)/bench/srv $(B)/bench/spawn $(B)/bench/lookup $(B)/bench/udpbench \
 	$(B)/bench/libempty.so
 
-.PHONY: bench bench-deps bench-sealed
+.PHONY: bench bench-deps bench-sealed bench-chain
 $(B)/bench/libempty.so: bench/empty.c
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O2 -fPIC -shared -o $@ $<
@@ -34,3 +35,8 @@ bench: bench-deps $(B)/libsocksify.so $(BENCH_BINS)
 # the test clients of tests/sealed/ itself).  `all` builds the launcher too.
 bench-sealed: bench-deps all $(B)/bench/connbench $(B)/bench/srv $(B)/bench/spawn
 	BENCH_QUICK=$(BENCH_QUICK) python3 bench/sealed.py
+
+# What each extra hop of a proxy chain costs (issue 14): bench/chain.py, 1, 2
+# and 3 danted hops on loopback, socksify against proxychains4 strict_chain.
+bench-chain: bench-deps $(B)/libsocksify.so $(B)/bench/connbench $(B)/bench/srv
+	BENCH_QUICK=$(BENCH_QUICK) python3 bench/chain.py

@@ -48,6 +48,8 @@ go:golang-go
 /usr/lib/x86_64-linux-gnu/libdsocksd.so.0:dante-client
 /usr/lib/go/bin/go:golang-go
 /usr/include/liburing.h:liburing-dev
+tinyproxy:tinyproxy
+proxychains4:proxychains4
 "
 
 missing=

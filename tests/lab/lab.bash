@@ -546,6 +546,111 @@ lab_https_count() {
 	grep -Ec -- "$1" "$LAB_HTTPS_LOG" || true
 }
 
+# ------------------------------------------------- chains (issue 14)
+# Extra proxies for tests/bats/lab_chains.bats, started after lab_up by
+# lab_start_chain_proxies; the other suites never start them.
+LAB_INNER_PORT=8081          # "inner": HTTP on the server host's 127.0.0.1 only
+LAB_DANTED2_PORT=1081        # second danted, server namespace (danted-inner.conf)
+LAB_RR_PORTS="1082 1083 1084" # danted-rr.conf, proxy namespace
+LAB_HOP3_PORT=1082           # test SOCKS5 server on the server host's 127.0.0.1
+LAB_HOP4A_PORT=1087          # test server with SOCKS4/4a, on the server's address
+LAB_TINY_PORT=8888           # tinyproxy, HTTP CONNECT, proxy namespace
+LAB_TINY_AUTH_PORT=8889      # the same with Basic auth
+LAB_TINY_USER=labhop
+LAB_TINY_PASS=lab-hop-pw
+
+# lab_start_tinyproxy LABEL PORT [BASICAUTH-LINE]: tinyproxy (one process,
+# threads) on LAB_PROXY4:PORT in the proxy namespace, CONNECT allowed to the
+# ports the chain tests use; its log ($LAB_DIR/LABEL.log) has a "Connect
+# (file descriptor N): PEER" and an "Established connection to host" line
+# per connection.
+lab_start_tinyproxy() {
+	local label=$1 port=$2 auth=${3-} p
+	: >"$LAB_DIR/$label.log"
+	{
+		echo "Port $port"
+		echo "Listen $LAB_PROXY4"
+		echo "Timeout 60"
+		echo "LogFile \"$LAB_DIR/$label.log\""
+		echo "LogLevel Connect"
+		echo "PidFile \"$LAB_DIR/$label.pid\""
+		echo "MaxClients 64"
+		echo "Allow 198.51.100.0/24"
+		echo "DisableViaHeader Yes"
+		for p in 80 "$LAB_INNER_PORT" "$LAB_DANTED2_PORT" "$LAB_ECHO_PORT" \
+			"$LAB_PAGE_PORT" "$LAB_FTP_PORT"; do
+			echo "ConnectPort $p"
+		done
+		[[ -z $auth ]] || echo "$auth"
+	} >"$LAB_DIR/$label.conf"
+	lab_spawn "$LAB_P" "$label" tinyproxy -d -c "$LAB_DIR/$label.conf"
+	lab_wait_listen "$LAB_P" "$port" "$LAB_PID"
+}
+
+# lab_start_socks_testserver NS LABEL HOST:PORT ARGS...: the project's test
+# SOCKS5 server (tests/servers/socks5_testserver.py, e.g. --mode silent),
+# recording each client in $LAB_DIR/LABEL.jsonl (peer, request, reply).
+lab_start_socks_testserver() {
+	local ns=$1 label=$2 listen=$3
+	shift 3
+	: >"$LAB_DIR/$label.jsonl"
+	lab_spawn "$ns" "$label" "$LAB_PY" "$LAB_SERVERS/socks5_testserver.py" \
+		--listen "$listen" --record "$LAB_DIR/$label.jsonl" \
+		--port-file "$LAB_DIR/$label.port" "$@"
+	lab_wait_file "$LAB_DIR/$label.port" "$LAB_PID"
+}
+
+# lab_start_chain_proxies: after lab_up.
+#   - "inner", tests/servers/http_server.py on the server host's 127.0.0.1:
+#     LAB_INNER_PORT ("hello from inner ..."), and inner.test -> 127.0.0.1 in
+#     the server namespace's /etc/hosts (no one else knows the name);
+#   - a second danted in the server namespace on 203.0.113.10 and
+#     [2001:db8:2::10] port LAB_DANTED2_PORT whose external address is the
+#     loopback: the only way to "inner" is client -> danted (proxy) ->
+#     danted (server) -> 127.0.0.1 (the client has no route to it);
+#     log $LAB_DANTED2_LOG;
+#   - hop 3 of the three-hop chains: the test SOCKS5 server on the server
+#     host's 127.0.0.1:LAB_HOP3_PORT (reachable only from that host), which
+#     resolves inner.test itself (--map), records in $LAB_DIR/hop3.jsonl;
+#   - a SOCKS4a hop (danted 1.4 speaks SOCKS4 but not 4a: it takes
+#     0.0.0.1 for an address): the test server with --socks4 on
+#     LAB_SERVER4:LAB_HOP4A_PORT, resolving inner.test itself, records in
+#     $LAB_DIR/hop4a.jsonl; reachable only as hop 2 (through danted);
+#   - danted-rr.conf: danted on the proxy's address, ports LAB_RR_PORTS,
+#     log $LAB_RR_LOG (the port of each session is in its line);
+#     www.corp.test -> 203.0.113.10 in the proxy's /etc/hosts;
+#   - tinyproxy (HTTP CONNECT) on LAB_PROXY4:LAB_TINY_PORT and, with Basic
+#     auth (LAB_TINY_USER / LAB_TINY_PASS), on LAB_TINY_AUTH_PORT; logs
+#     $LAB_DIR/tinyproxy.log and tinyproxy-auth.log.
+# danted speaks SOCKS4 on the same ports as SOCKS5, so socks4:// hops use
+# the danteds above.  Everything is tracked by
+# lab_spawn: lab_down stops it.
+lab_start_chain_proxies() {
+	# Appending keeps the files' inodes: processes already in the
+	# namespaces see the new lines too.
+	echo "127.0.0.1 inner.test" >>"/etc/netns/$LAB_S/hosts" &&
+		echo "$LAB_SERVER4 www.corp.test" >>"/etc/netns/$LAB_P/hosts" || return 1
+	lab_start_http "$LAB_S" inner 127.0.0.1 "$LAB_INNER_PORT" || return 1
+	export LAB_DANTED2_LOG=$LAB_DIR/danted-inner.out
+	lab_spawn "$LAB_S" danted-inner danted -f "$LAB_HOME/danted-inner.conf" -N 1 \
+		-p "$LAB_DIR/danted-inner.pid"
+	lab_wait_listen "$LAB_S" "$LAB_DANTED2_PORT" "$LAB_PID" || return 1
+	lab_start_socks_testserver "$LAB_S" hop3 "127.0.0.1:$LAB_HOP3_PORT" \
+		--map inner.test=127.0.0.1 || return 1
+	lab_start_socks_testserver "$LAB_S" hop4a "$LAB_SERVER4:$LAB_HOP4A_PORT" \
+		--socks4 --map inner.test=127.0.0.1 || return 1
+	export LAB_RR_LOG=$LAB_DIR/danted-rr.out
+	lab_spawn "$LAB_P" danted-rr danted -f "$LAB_HOME/danted-rr.conf" -N 1 \
+		-p "$LAB_DIR/danted-rr.pid"
+	local port
+	for port in $LAB_RR_PORTS; do
+		lab_wait_listen "$LAB_P" "$port" "$LAB_PID" || return 1
+	done
+	lab_start_tinyproxy tinyproxy "$LAB_TINY_PORT" &&
+		lab_start_tinyproxy tinyproxy-auth "$LAB_TINY_AUTH_PORT" \
+			"BasicAuth $LAB_TINY_USER $LAB_TINY_PASS"
+}
+
 # --------------------------------------------------------------- up/down
 # lab_up OWNER DIR: namespaces, links, every server.  On failure it tears
 # down what it made and returns 1.

@@ -10,6 +10,7 @@ It is deliberately small and scriptable rather than fast:
     misbehaviours are a few lines each;
   * --blackhole never accepts (its accept queue is kept full), so a
     client's connect() to it hangs: for connect timeouts.
+  * --socks4 also serves SOCKS4/4a clients (socks4_support.py).
   * UDP ASSOCIATE (CMD 3) opens a UDP relay and relays datagrams to
     loopback destinations while the control connection lasts; the udp-*
     modes send bad datagrams before each answer (socks5_udp.py).
@@ -50,6 +51,7 @@ from socks5_common import (ATYP_DOMAIN, ATYP_IPV4, ATYP_IPV6, CMD_BIND,
                            is_loopback, wait_for_eof)
 from socks5_hostile import HOSTILE_MODES, add_hostile_args
 from socks5_udp import UDP_MODES, UdpSupport, add_udp_args
+from socks4_support import Socks4Support, add_socks4_args
 from srvcommon import announce, exit_on_sigterm, parse_hostport, serve
 
 
@@ -89,7 +91,7 @@ class Recorder:
             f.flush()
 
 
-class Behaviour(UdpSupport, BindSupport):
+class Behaviour(UdpSupport, BindSupport, Socks4Support):
     """Well-behaved SOCKS5 server; misbehaviours override single steps.
 
     Steps, in order: greeting -> choose_method -> send_method ->
@@ -132,6 +134,10 @@ class Behaviour(UdpSupport, BindSupport):
     # ---- protocol steps ------------------------------------------------
     def run(self):
         try:
+            if self.opts.socks4 and self.conn.recv(1, socket.MSG_PEEK) == b"\x04":
+                self.recv_exact(1)
+                self.serve_socks4()
+                return
             methods = self.greeting()
             method = self.choose_method(methods)
             self.record["method"] = method
@@ -451,6 +457,7 @@ def parse_args(argv):
     add_bind_args(p)
     add_hostile_args(p)
     add_udp_args(p)
+    add_socks4_args(p)
     opts = p.parse_args(argv)
     mapping = {}
     for item in opts.map:
