@@ -89,4 +89,8 @@ int sfy_chain_may_fail_over(const struct sfy_chain_engine *c);
  * of the engine never points into another copy. */
 const char *sfy_chain_step(const struct sfy_chain_engine *c, char *buf, size_t cap);
 
+/* The step of hop 1 once the TCP connect is made (a driver names its own
+ * step, "connect to proxy", meanwhile). */
+const char *sfy_chain_first_step(const struct sfy_chain_engine *c);
+
 #endif

@@ -14,11 +14,15 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "sfy_chain.h"
 #include "sfy_log.h"
+#include "sfy_routes.h"
+#include "session.h"
 
 #define SFY_SEALED_WORKERS 256 /* connects in progress at once; more wait for EAGAIN */
 
@@ -39,16 +43,16 @@ int sfy_proxy_busy(void)
 
 /* The proxy's address for a socket of the program's family: an IPv4 proxy
  * is reached from an IPv6 socket by its v4-mapped address. */
-static int proxy_addr(int sock, struct sockaddr_storage *out, socklen_t *len)
+static int proxy_addr(int sock, const struct sfy_chain_hop *hop, struct sockaddr_storage *out, socklen_t *len)
 {
 	struct sockaddr_storage me;
 	socklen_t mlen = sizeof me;
 	if (getsockname(sock, (struct sockaddr *)&me, &mlen) < 0)
 		return -1;
-	const struct sockaddr_storage *p = &sfy_cfg.proxy;
+	const struct sockaddr_storage *p = &hop->sa;
 	if (me.ss_family == p->ss_family) {
 		*out = *p;
-		*len = sfy_cfg.proxy_len;
+		*len = hop->salen;
 		return 0;
 	}
 	if (me.ss_family == AF_INET6 && p->ss_family == AF_INET) {
@@ -62,7 +66,7 @@ static int proxy_addr(int sock, struct sockaddr_storage *out, socklen_t *len)
 
 /* The engine to its end on a non-blocking socket, every wait bounded by
  * deadline. */
-static int drive(struct sfy_engine *e, int sock, long long deadline)
+static int drive(struct sfy_chain_engine *c, int sock, long long deadline)
 {
 	struct sfy_io io = {.fd = sock, .deadline = deadline, .blocking = 0};
 	for (;;) {
@@ -70,36 +74,36 @@ static int drive(struct sfy_engine *e, int sock, long long deadline)
 		size_t len, max;
 		uint8_t buf[SFY_ENG_IN_MAX];
 		ssize_t n;
-		switch (sfy_engine_want(e, &out, &len, &max)) {
+		switch (sfy_chain_want(c, &out, &len, &max)) {
 		case SFY_WANT_WRITE:
 			if (sfy_send_all(&io, out, len) < 0)
-				sfy_engine_fail(e, errno, NULL);
+				sfy_chain_fail(c, errno, NULL);
 			else
-				sfy_engine_sent(e, len);
+				sfy_chain_sent(c, len);
 			break;
 		case SFY_WANT_READ:
-			n = sfy_recv_some(&io, buf, max, sfy_engine_at_message_start(e));
+			n = sfy_recv_some(&io, buf, max, sfy_engine_at_message_start(&c->e));
 			if (n > 0)
-				sfy_engine_feed(e, buf, (size_t)n);
+				sfy_chain_feed(c, buf, (size_t)n);
 			else if (n == 0)
-				sfy_engine_eof(e);
+				sfy_chain_eof(c);
 			else
-				sfy_engine_fail(e, errno, NULL);
+				sfy_chain_fail(c, errno, NULL);
 			break;
 		case SFY_WANT_DONE:
 			return 0;
 		case SFY_WANT_FAILED:
-			errno = e->err;
+			errno = c->e.err;
 			return -1;
 		}
 	}
 }
 
-static int connect_proxy(int sock)
+static int connect_proxy(int sock, const struct sfy_chain_hop *hop)
 {
 	struct sockaddr_storage pa;
 	socklen_t plen;
-	if (proxy_addr(sock, &pa, &plen) < 0)
+	if (proxy_addr(sock, hop, &pa, &plen) < 0)
 		return -1;
 	if (connect(sock, (struct sockaddr *)&pa, plen) == 0)
 		return 0;
@@ -108,52 +112,85 @@ static int connect_proxy(int sock)
 	return sfy_connect_finish(sock, sfy_deadline_after(sfy_cfg.connect_timeout_ms));
 }
 
-static void outcome(const struct job *j, const struct sfy_engine *e, int err, long long t0)
+/* The route for the job's destination, as the library picks it: the
+ * first candidate (the program's socket cannot be swapped for another
+ * attempt from here); NULL with *err when none may be used. */
+static const struct sfy_chain *route_for(const struct job *j, struct sfy_route_state **st, int *err)
 {
-	char what[300];
+	struct sfy_routes_dest d = {.port = j->dst.port};
+	struct sockaddr_storage ss;
+	if (j->dst.atyp == S5_ATYP_DOMAIN)
+		d.name = j->dst.u.domain.name;
+	else if (sfy_socks_to_sockaddr(&j->dst, j->dst.atyp == S5_ATYP_IPV6 ? AF_INET6 : AF_INET, &ss, 1) > 0)
+		d.sa = (const struct sockaddr *)&ss;
+	struct sfy_routes_pick pick;
+	*st = sfy_cfg.n_routes > 1 || sfy_cfg.n_via > 0 ? sfy_session_route_state() : NULL;
+	sfy_routes_choose(&sfy_cfg, *st, &d, sfy_now_ms(), (uint32_t)sfy_now_us(), &pick);
+	if (pick.verdict == SFY_ROUTES_BLOCK || pick.verdict == SFY_ROUTES_ALL_DOWN) {
+		*err = pick.verdict == SFY_ROUTES_BLOCK ? EACCES : pick.err ? pick.err : ECONNREFUSED;
+		sfy_log(SFY_LOG_WARN, "sealed: connect for %s[%u] refused: %s", j->comm, j->n.pid,
+			pick.verdict == SFY_ROUTES_BLOCK ? pick.reason : "every route is down (retry_after)");
+		return NULL;
+	}
+	return pick.verdict == SFY_ROUTES_PROXY && pick.n > 0 ? pick.chain[0] : &sfy_cfg.routes[0];
+}
+
+static void outcome(const struct job *j, const struct sfy_chain *route, const struct sfy_chain_engine *c, int err,
+		    long long t0)
+{
+	char what[300], via[SFY_CHAIN_MAX * 100] = "", step[64];
 	s5_addr_text(&j->dst, what, sizeof what);
+	for (int i = 0; route && i < route->n; i++) {
+		size_t used = strlen(via);
+		snprintf(via + used, sizeof via - used, "%s%s", i ? " > " : "", route->hop[i].text);
+	}
 	if (!err)
-		sfy_log(SFY_LOG_INFO, "sealed: connect %s via %s for %s[%u] ok %.1fms", what, sfy_cfg.proxy_text, j->comm,
-			j->n.pid, (double)(sfy_now_us() - t0) / 1000.0);
+		sfy_log(SFY_LOG_INFO, "sealed: connect %s via %s for %s[%u] ok %.1fms", what, via, j->comm, j->n.pid,
+			(double)(sfy_now_us() - t0) / 1000.0);
 	else if (!sfy_cfg.valid)
 		sfy_log(SFY_LOG_WARN, "sealed: connect %s for %s[%u] refused: configuration error (%s)", what, j->comm,
 			j->n.pid, sfy_cfg.error);
-	else if (e->rep > 0)
-		sfy_log(SFY_LOG_WARN, "sealed: connect %s via %s for %s[%u] failed: proxy replied %d (%s)", what,
-			sfy_cfg.proxy_text, j->comm, j->n.pid, e->rep, s5_rep_text((uint8_t)e->rep));
-	else
-		sfy_log(SFY_LOG_WARN, "sealed: connect %s via %s for %s[%u] failed at %s: %s", what, sfy_cfg.proxy_text,
-			j->comm, j->n.pid, e->step, err == EPROTO ? "malformed or truncated reply" : strerror(err));
+	else if (route && c->e.rep > 0)
+		sfy_log(SFY_LOG_WARN, "sealed: connect %s via %s for %s[%u] failed%s: proxy replied %d (%s)", what, via,
+			j->comm, j->n.pid, route->n > 1 ? " at a later hop" : "", c->e.rep, sfy_engine_rep_text(&c->e));
+	else if (route)
+		sfy_log(SFY_LOG_WARN, "sealed: connect %s via %s for %s[%u] failed at %s: %s", what, via, j->comm, j->n.pid,
+			sfy_chain_step(c, step, sizeof step), err == EPROTO ? "malformed or truncated reply" : strerror(err));
 }
 
 static void *worker(void *arg)
 {
 	struct job *j = arg;
 	struct sfy_target t = {.n = &j->n, .listener = j->listener};
-	struct sfy_hop hop = {.user = sfy_cfg.user, .pass = sfy_cfg.pass, .pipeline = sfy_cfg.pipeline};
-	struct sfy_engine e;
+	struct sfy_chain_engine c;
+	struct sfy_route_state *st = NULL;
 	long long t0 = sfy_now_us();
 	int rc = -1, err = EACCES;
-	sfy_engine_start(&e, &hop, S5_CMD_CONNECT, &j->dst);
+	const struct sfy_chain *route = sfy_cfg.valid ? route_for(j, &st, &err) : NULL;
 	int flags = fcntl(j->sock, F_GETFL);
 	/* The program waits in connect() meanwhile: its mode can be lent. */
 	if (flags >= 0 && !(flags & O_NONBLOCK))
 		fcntl(j->sock, F_SETFL, flags | O_NONBLOCK);
-	if (sfy_cfg.valid) {
-		e.step = "connect to proxy";
-		if (connect_proxy(j->sock) == 0) {
-			e.step = "greeting";
-			rc = drive(&e, j->sock, sfy_deadline_after(sfy_cfg.handshake_timeout_ms));
-		} else {
-			sfy_engine_fail(&e, errno, NULL);
+	if (route) {
+		sfy_chain_start(&c, route, S5_CMD_CONNECT, &j->dst);
+		if (c.e.state != SFY_ENG_FAILED) {
+			c.e.step = "connect to proxy";
+			if (connect_proxy(j->sock, &route->hop[0]) == 0) {
+				c.e.step = sfy_chain_first_step(&c);
+				rc = drive(&c, j->sock, sfy_deadline_after(sfy_cfg.handshake_timeout_ms));
+			} else {
+				sfy_chain_fail(&c, errno, NULL);
+			}
 		}
-		err = rc == 0 ? 0 : e.err ? e.err : errno;
+		err = rc == 0 ? 0 : c.e.err ? c.e.err : errno;
+		if (st)
+			sfy_route_outcome(route, &c, err);
+		if (rc < 0 && (c.at > 0 || c.e.step[0] != 'c'))
+			shutdown(j->sock, SHUT_RDWR); /* no half-set-up session for the program to use */
 	}
-	if (rc < 0 && e.step[0] != 'c')
-		shutdown(j->sock, SHUT_RDWR); /* no half-set-up session for the program to use */
 	if (flags >= 0 && !(flags & O_NONBLOCK))
 		fcntl(j->sock, F_SETFL, flags);
-	outcome(j, &e, err, t0);
+	outcome(j, route, &c, err, t0);
 	if (rc == 0)
 		sfy_reply_val(&t, 0);
 	else

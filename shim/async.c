@@ -94,7 +94,7 @@ short ae_interest(const struct entry *a)
 	size_t len, max;
 	if (a->state != A_HANDSHAKE)
 		return POLLOUT;
-	return sfy_engine_want(&a->job->e, &out, &len, &max) == SFY_WANT_WRITE ? POLLOUT : POLLIN;
+	return sfy_chain_want(&a->job->c, &out, &len, &max) == SFY_WANT_WRITE ? POLLOUT : POLLIN;
 }
 
 /* The kernel's registrations: the engine's interest while handshaking,
@@ -120,8 +120,8 @@ void ae_arm(struct entry *a)
 /* The happy-eyeballs pair (see sfy_async_queue): same name, other family. */
 static int siblings(const struct job *x, const struct job *y)
 {
-	return x && y && x->fam != y->fam && x->e.dst.atyp == S5_ATYP_DOMAIN && y->e.dst.atyp == S5_ATYP_DOMAIN &&
-	       strcmp(x->e.dst.u.domain.name, y->e.dst.u.domain.name) == 0;
+	return x && y && x->fam != y->fam && x->c.dst.atyp == S5_ATYP_DOMAIN && y->c.dst.atyp == S5_ATYP_DOMAIN &&
+	       strcmp(x->c.dst.u.domain.name, y->c.dst.u.domain.name) == 0;
 }
 
 /* a's attempt ended (or was dropped): its held-back siblings may go, at
@@ -188,14 +188,15 @@ static void finish(struct entry *a, int err)
 	struct job *j = a->job;
 	__atomic_add_fetch(&sfy_async_settled, 1, __ATOMIC_RELEASE);
 	wake_siblings(a, err ? sfy_now_ms() : sfy_now_ms() + 1000);
-	sfy_log_outcome(&j->proxy, &j->e.dst, &j->e, err, j->t0);
+	sfy_log_outcome(&j->proxy, &j->c.dst, &j->c, err, j->t0);
+	sfy_route_outcome(j->proxy.chain, &j->c, err);
 	if (err) {
 		if (a->state == A_HANDSHAKE) /* the proxy must not keep a half-set-up session */
 			shutdown(a->fd, SHUT_RDWR);
 		a->err = err;
 		ae_set_state(a, A_FAILED);
 	} else {
-		sfy_connect_established(a->fd, &j->info, &j->e.reply, &j->e.dst);
+		sfy_connect_established(a->fd, &j->info, &j->c.e.reply, &j->c.dst);
 		ae_set_state(a, A_IDLE);
 	}
 	drop_job(a);
@@ -209,8 +210,8 @@ static void finish(struct entry *a, int err)
 
 static void fail(struct entry *a, int err, const char *step)
 {
-	sfy_engine_fail(&a->job->e, err, step);
-	finish(a, a->job->e.err);
+	sfy_chain_fail(&a->job->c, err, step);
+	finish(a, a->job->c.e.err);
 }
 
 /* The TCP connect to the proxy: 1 done, 0 not yet, -1 failed.  seen:
@@ -240,7 +241,7 @@ static void start_queued(struct entry *a)
 {
 	struct job *j = a->job;
 	struct ae_held h;
-	if (ae_adopt(a->fd, a->pid, &j->proxy, &j->e.dst, &h)) {
+	if (ae_adopt(a->fd, a->pid, &j->proxy, &j->c.dst, &h)) {
 		h.job->info = j->info;
 		h.job->fam = j->fam;
 		take_over(a, &h);
@@ -285,42 +286,42 @@ static void ae_step(struct entry *a, short seen)
 			return;
 		__atomic_store_n(&a->deadline, sfy_deadline_after(sfy_cfg.handshake_timeout_ms), __ATOMIC_RELAXED);
 		a->state = A_HANDSHAKE; /* still ae_active: no list change */
-		a->job->e.step = "greeting";
+		a->job->c.e.step = sfy_chain_first_step(&a->job->c);
 	}
-	struct sfy_engine *e = &a->job->e;
+	struct sfy_chain_engine *e = &a->job->c;
 	for (;;) {
 		const uint8_t *out;
 		size_t len, max;
 		uint8_t buf[SFY_ENG_IN_MAX];
 		ssize_t n;
-		switch (sfy_engine_want(e, &out, &len, &max)) {
+		switch (sfy_chain_want(e, &out, &len, &max)) {
 		case SFY_WANT_WRITE:
 			n = REAL(send)(a->fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n > 0)
-				sfy_engine_sent(e, (size_t)n), wrote = 1;
+				sfy_chain_sent(e, (size_t)n), wrote = 1;
 			else if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
 			else if (errno != EINTR)
-				sfy_engine_fail(e, errno, NULL);
+				sfy_chain_fail(e, errno, NULL);
 			break;
 		case SFY_WANT_READ:
 			if (wrote)
 				return;
 			n = REAL(recv)(a->fd, buf, max, MSG_DONTWAIT);
 			if (n > 0)
-				sfy_engine_feed(e, buf, (size_t)n);
+				sfy_chain_feed(e, buf, (size_t)n);
 			else if (n == 0)
-				sfy_engine_eof(e);
+				sfy_chain_eof(e);
 			else if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
 			else if (errno != EINTR)
-				sfy_engine_fail(e, errno, NULL);
+				sfy_chain_fail(e, errno, NULL);
 			break;
 		case SFY_WANT_DONE:
 			finish(a, 0);
 			return;
 		case SFY_WANT_FAILED:
-			finish(a, e->err);
+			finish(a, e->e.err);
 			return;
 		}
 	}
@@ -339,19 +340,18 @@ static int fake_family(const struct sfy_fdinfo *info)
 	return sfy_unmap_v4((const struct sockaddr *)&info->peer, &v4) ? AF_INET : info->peer.ss_family;
 }
 
-static void job_init(struct job *j, const struct sfy_proxy *p, const struct sfy_engine *e,
+static void job_init(struct job *j, const struct sfy_proxy *p, const struct sfy_chain_engine *c,
 		     const struct sfy_fdinfo *info, long long t0)
 {
 	memset(j, 0, sizeof *j);
-	j->e = *e;
+	j->c = *c; /* its hops live in sfy_cfg, not in the caller's frame */
 	j->proxy = *p;
-	j->e.hop = &j->proxy.hop;
 	j->info = *info;
 	j->t0 = t0;
 	j->fam = fake_family(info);
 }
 
-int sfy_async_begin(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info,
+int sfy_async_begin(int fd, const struct sfy_proxy *p, const struct sfy_chain_engine *c, const struct sfy_fdinfo *info,
 		    int is_connected, long long t0)
 {
 	struct entry *a = ae_get(fd, 1);
@@ -360,7 +360,7 @@ int sfy_async_begin(int fd, const struct sfy_proxy *p, const struct sfy_engine *
 		errno = ENOBUFS;
 		return -1;
 	}
-	job_init(j, p, e, info, t0);
+	job_init(j, p, c, info, t0);
 	__atomic_store_n(&sfy_async_used, 1, __ATOMIC_RELAXED);
 	if (!my_pid)
 		my_pid = getpid();
@@ -390,10 +390,10 @@ static void forget(struct entry *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
-int sfy_async_adopt(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info)
+int sfy_async_adopt(int fd, const struct sfy_proxy *p, const struct sfy_chain_engine *c, const struct sfy_fdinfo *info)
 {
 	struct ae_held h;
-	if (!my_pid || !ae_adopt(fd, my_pid, p, &e->dst, &h))
+	if (!my_pid || !ae_adopt(fd, my_pid, p, &c->dst, &h))
 		return 0;
 	struct entry *a = ae_get(fd, 1);
 	if (!a) { /* fd holds a half-done exchange now: it must not look usable */
@@ -412,14 +412,14 @@ int sfy_async_adopt(int fd, const struct sfy_proxy *p, const struct sfy_engine *
 	return -1;
 }
 
-int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info,
+int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_chain_engine *c, const struct sfy_fdinfo *info,
 		    const struct sockaddr *proxy, socklen_t proxy_len, long long t0)
 {
-	if (e->dst.atyp != S5_ATYP_DOMAIN || !__atomic_load_n(&sfy_async_used, __ATOMIC_RELAXED))
+	if (c->dst.atyp != S5_ATYP_DOMAIN || !__atomic_load_n(&sfy_async_used, __ATOMIC_RELAXED))
 		return 0;
 	/* Only the second address a happy-eyeballs client tries, the IPv6 one
 	 * (AF_UNSPEC answers IPv4 first), waits; a first attempt never does. */
-	struct job probe = {.e.dst = e->dst, .fam = fake_family(info)};
+	struct job probe = {.c.dst = c->dst, .fam = fake_family(info)};
 	if (probe.fam != AF_INET6)
 		return 0;
 	struct entry self = {.fd = -1, .job = &probe, .pid = my_pid};
@@ -429,7 +429,7 @@ int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_engine *
 	struct job *j = a ? malloc(sizeof *j) : NULL;
 	if (!j)
 		return 0; /* connect as usual */
-	job_init(j, p, e, info, t0);
+	job_init(j, p, c, info, t0);
 	memcpy(&j->proxy_sa, proxy, proxy_len);
 	j->proxy_salen = proxy_len;
 	pthread_mutex_lock(&a->lock);
@@ -442,7 +442,7 @@ int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_engine *
 	ae_arm(a);
 	pthread_mutex_unlock(&a->lock);
 	sfy_log(SFY_LOG_DEBUG, "fd %d: second attempt for %s held back while the first is under way", fd,
-		e->dst.u.domain.name);
+		c->dst.u.domain.name);
 	errno = EINPROGRESS;
 	return -1;
 }

@@ -28,7 +28,7 @@ extern unsigned sfy_async_settled;
  * already), with e started for the exchange and info what connect() will
  * record.  Returns -1 with errno EINPROGRESS, as a real non-blocking
  * connect() does, or with the error that stopped it. */
-int sfy_async_begin(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info,
+int sfy_async_begin(int fd, const struct sfy_proxy *p, const struct sfy_chain_engine *c, const struct sfy_fdinfo *info,
 		    int connected, long long t0);
 
 /* A non-blocking connect() to a name while this process has a handshake
@@ -41,7 +41,7 @@ int sfy_async_begin(int fd, const struct sfy_proxy *p, const struct sfy_engine *
  * or if the program still wants it a second after the first succeeded
  * (a happy-eyeballs client has closed it by then).  Returns -1 with
  * EINPROGRESS when held back, 0 when connect() should go on as usual. */
-int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info,
+int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_chain_engine *c, const struct sfy_fdinfo *info,
 		    const struct sockaddr *proxy, socklen_t proxy_len, long long t0);
 
 /* node's happy eyeballs closes a first attempt that has not connected in
@@ -49,7 +49,7 @@ int sfy_async_queue(int fd, const struct sfy_proxy *p, const struct sfy_engine *
  * close() and taken over here by the next connect() of this process to
  * the same name and port through the same proxy.  -1 with EINPROGRESS when
  * taken over (fd now holds that proxy connection), 0 when not. */
-int sfy_async_adopt(int fd, const struct sfy_proxy *p, const struct sfy_engine *e, const struct sfy_fdinfo *info);
+int sfy_async_adopt(int fd, const struct sfy_proxy *p, const struct sfy_chain_engine *c, const struct sfy_fdinfo *info);
 
 enum { SFY_ASYNC_NONE, SFY_ASYNC_PENDING, SFY_ASYNC_FAILED };
 /* Step fd's handshake if it has one (no waiting), then: NONE (not ours, or

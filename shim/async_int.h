@@ -14,8 +14,8 @@
 enum { A_IDLE, A_QUEUED, A_CONNECTING, A_HANDSHAKE, A_FAILED };
 
 struct job {
-	struct sfy_engine e;
-	struct sfy_proxy proxy; /* the engine's hop is proxy.hop */
+	struct sfy_chain_engine c; /* the route's engines (hops in sfy_cfg) */
+	struct sfy_proxy proxy;
 	struct sfy_fdinfo info;
 	long long t0;
 	struct sockaddr_storage proxy_sa; /* A_QUEUED: where to connect once let go */

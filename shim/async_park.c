@@ -40,7 +40,7 @@ static void discard(struct park *p)
 int ae_park(struct entry *a, const struct ae_held *held)
 {
 	const struct job *j = held->job;
-	if (!j || j->e.dst.atyp != S5_ATYP_DOMAIN)
+	if (!j || j->c.dst.atyp != S5_ATYP_DOMAIN)
 		return 0;
 	int keep = REAL(fcntl)(a->fd, F_DUPFD_CLOEXEC, PARK_MIN_FD);
 	if (keep < 0)
@@ -68,7 +68,7 @@ int ae_park(struct entry *a, const struct ae_held *held)
 
 static int same_way(const struct job *j, const struct sfy_proxy *p, const struct s5_addr *dst)
 {
-	return j->e.dst.port == dst->port && strcmp(j->e.dst.u.domain.name, dst->u.domain.name) == 0 &&
+	return j->c.dst.port == dst->port && strcmp(j->c.dst.u.domain.name, dst->u.domain.name) == 0 &&
 	       j->proxy.len == p->len && memcmp(j->proxy.addr, p->addr, p->len) == 0;
 }
 

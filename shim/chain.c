@@ -171,3 +171,16 @@ const char *sfy_chain_step(const struct sfy_chain_engine *c, char *buf, size_t c
 		snprintf(buf, cap, "hop %d %s", c->at + 1, step);
 	return buf;
 }
+
+const char *sfy_chain_first_step(const struct sfy_chain_engine *c)
+{
+	switch (c->chain->hop[0].hop.type) {
+	case SFY_HOP_SOCKS4:
+	case SFY_HOP_SOCKS4A:
+		return "reply";
+	case SFY_HOP_HTTP:
+		return "request";
+	default:
+		return "greeting";
+	}
+}

@@ -107,7 +107,7 @@ ssize_t sfy_dns_respond(const uint8_t *query, size_t len, uint8_t *out, size_t c
 		ssize_t r = sfy_dns_build_reply(query, &q, rcode, NULL, 0, 0, out, cap);
 		return r < 0 ? 0 : r;
 	}
-	if (sfy_name_is_direct(&sfy_cfg, q.name))
+	if (sfy_name_goes_direct(q.name))
 		return -1;
 	if (q.qclass != SFY_DNS_C_IN)
 		rcode = SFY_DNS_R_REFUSED;

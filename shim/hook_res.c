@@ -322,7 +322,7 @@ SFY_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int ent, struct sig
 	if (!sfy_cfg.remote_dns || (mode != GAI_WAIT && mode != GAI_NOWAIT) || ent < 0 || (ent > 0 && !list))
 		return REAL(getaddrinfo_a)(mode, list, ent, sig);
 	for (int i = 0; i < ent; i++)
-		if (list[i] && list[i]->ar_name && sfy_name_is_direct(&sfy_cfg, list[i]->ar_name))
+		if (list[i] && list[i]->ar_name && sfy_name_goes_direct(list[i]->ar_name))
 			direct++;
 	struct gaicb **real = direct ? calloc((size_t)direct, sizeof *real) : NULL;
 	if (direct && !real)
@@ -332,7 +332,7 @@ SFY_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int ent, struct sig
 		struct gaicb *r = list[i];
 		if (!r)
 			continue;
-		if (r->ar_name && sfy_name_is_direct(&sfy_cfg, r->ar_name)) {
+		if (r->ar_name && sfy_name_goes_direct(r->ar_name)) {
 			real[k++] = r;
 			continue;
 		}

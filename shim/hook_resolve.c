@@ -94,7 +94,7 @@ int sfy_getaddrinfo(const char *node, const char *service, const struct addrinfo
 	int rc = REAL(getaddrinfo)(node, service, &numeric, res);
 	if (rc != EAI_NONAME || (h.ai_flags & AI_NUMERICHOST))
 		return rc; /* a numeric host, or an error that is not about the name */
-	if (sfy_name_is_direct(&sfy_cfg, node)) {
+	if (sfy_name_goes_direct(node)) {
 		sfy_log(SFY_LOG_DEBUG, "resolve %s locally (direct_domain)", node);
 		return REAL(getaddrinfo)(node, service, hints, res);
 	}

@@ -1,6 +1,10 @@
 /* Where a destination goes (direct, proxy, refused), and SOCKS addresses
  * turned into the socket addresses a program is shown. */
 #include "shim.h"
+#include "session.h"
+#include "sfy_chain.h"
+#include "sfy_log.h"
+#include "sfy_routes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +66,39 @@ socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sock
 	return sizeof *sin6;
 }
 
+/* What the route rules say of a destination: DIRECT, REFUSE (block, with
+ * *err EACCES), or PROXY (a via rule or the proxy lines: the driver picks
+ * the chain). */
+static enum sfy_route by_rule(const char *name, const struct sockaddr *sa, uint16_t port, int *err)
+{
+	struct sfy_routes_dest d = {.name = name, .sa = sa, .port = port};
+	struct sfy_routes_pick pick;
+	sfy_routes_choose(&sfy_cfg, NULL, &d, 0, 0, &pick);
+	if (pick.verdict == SFY_ROUTES_BLOCK) {
+		char what[300];
+		struct s5_addr a;
+		if (name)
+			s5_addr_from_name(&a, name, port);
+		else
+			s5_addr_from_sockaddr(&a, sa, port);
+		s5_addr_text(&a, what, sizeof what);
+		sfy_log(SFY_LOG_WARN, "connect %s refused: %s", what, pick.reason);
+		*err = EACCES;
+		return SFY_ROUTE_REFUSE;
+	}
+	return pick.verdict == SFY_ROUTES_DIRECT ? SFY_ROUTE_DIRECT : SFY_ROUTE_PROXY;
+}
+
+int sfy_name_goes_direct(const char *name)
+{
+	if (sfy_name_is_direct(&sfy_cfg, name))
+		return 1;
+	if (sfy_cfg.n_rules == 0)
+		return 0;
+	int err;
+	return by_rule(name, NULL, 0, &err) == SFY_ROUTE_DIRECT;
+}
+
 enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err)
 {
 	struct sockaddr_in v4;
@@ -77,6 +114,12 @@ enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5
 		*err = fake < 0 ? EHOSTUNREACH : EPERM;
 		return SFY_ROUTE_REFUSE;
 	}
+	if (sfy_cfg.n_rules > 0) {
+		/* route = ... direct | block, by name (the fake pool's) or address. */
+		enum sfy_route r = by_rule(fake > 0 ? name : NULL, fake > 0 ? NULL : sa, port, err);
+		if (r == SFY_ROUTE_REFUSE || (r == SFY_ROUTE_DIRECT && fake <= 0))
+			return r;
+	}
 	if (fake > 0) {
 		s5_addr_from_name(dst, name, port);
 		return SFY_ROUTE_PROXY;
@@ -91,4 +134,19 @@ enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5
 	}
 	s5_addr_from_sockaddr(dst, sa, port);
 	return SFY_ROUTE_PROXY;
+}
+
+void sfy_route_outcome(const struct sfy_chain *route, const struct sfy_chain_engine *c, int err)
+{
+	/* With one route there is nothing to skip to: a failed proxy is asked
+	 * again next time, as always. */
+	if (!route || (sfy_cfg.n_routes <= 1 && sfy_cfg.n_via == 0))
+		return;
+	struct sfy_route_state *st = sfy_session_route_state();
+	if (!st)
+		return;
+	if (!err)
+		sfy_routes_mark_up(st, route);
+	else if (sfy_chain_may_fail_over(c) == SFY_CHAIN_ROUTE_DOWN)
+		sfy_routes_mark_down(st, route, err, sfy_now_ms(), sfy_cfg.retry_after);
 }

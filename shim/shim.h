@@ -47,16 +47,25 @@ void sfy_session_end(void);
 void sfy_init(void);
 
 /* One proxy, passed explicitly to whatever talks to it. */
+struct sfy_chain;
+struct sfy_chain_engine;
 struct sfy_proxy {
-	const struct sockaddr_storage *addr;
+	const struct sockaddr_storage *addr; /* the route's first hop */
 	socklen_t len;
 	const char *text; /* for log lines */
 	struct sfy_hop hop;
+	const struct sfy_chain *chain; /* the route (in sfy_cfg) */
 };
-/* The configured proxy. */
+/* The first route of the configuration; a given route. */
 void sfy_proxy_configured(struct sfy_proxy *p);
-/* One log line for the outcome of an exchange (e NULL: invalid config). */
-void sfy_log_outcome(const struct sfy_proxy *p, const struct s5_addr *dst, const struct sfy_engine *e, int err,
+void sfy_proxy_of_chain(struct sfy_proxy *p, const struct sfy_chain *c);
+/* "hop1 > hop2 > ..." for log lines. */
+void sfy_route_text(const struct sfy_proxy *p, char *out, size_t cap);
+/* A route worked (err 0) or failed: with several routes, the session
+ * skips one that is down for retry_after seconds. */
+void sfy_route_outcome(const struct sfy_chain *route, const struct sfy_chain_engine *c, int err);
+/* One log line for the outcome of an exchange (c NULL: invalid config). */
+void sfy_log_outcome(const struct sfy_proxy *p, const struct s5_addr *dst, const struct sfy_chain_engine *c, int err,
 		     long long t0);
 /* A proxied CONNECT succeeded: record fd as connected (info: what the
  * program connected to, updated with the reply's BND). */
@@ -69,6 +78,9 @@ enum sfy_route { SFY_ROUTE_DIRECT, SFY_ROUTE_PROXY, SFY_ROUTE_REFUSE, SFY_ROUTE_
 /* Decide for a stream (is_stream) or datagram socket; for PROXY fills dst
  * (name for fake addresses), for REFUSE sets *err. */
 enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err);
+/* A name that is resolved and reached directly: a direct_domain, or a
+ * `route = ... direct` rule's name. */
+int sfy_name_goes_direct(const char *name);
 /* Connect fd through the proxy to dst.  Returns 0, or -1 with errno set. */
 int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len, const struct s5_addr *dst);
 /* UDP ASSOCIATE for dst over ctl, a fresh blocking TCP socket of the

@@ -18,50 +18,56 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sfy_chain.h"
 #include "sfy_fdtable.h"
 #include "sfy_log.h"
+#include "sfy_routes.h"
+#include "session.h"
+
+void sfy_proxy_of_chain(struct sfy_proxy *p, const struct sfy_chain *c)
+{
+	p->chain = c;
+	p->addr = &c->hop[0].sa;
+	p->len = c->hop[0].salen;
+	p->text = c == &sfy_cfg.routes[0] ? sfy_cfg.proxy_text : c->hop[0].text;
+	p->hop = c->hop[0].hop;
+}
 
 void sfy_proxy_configured(struct sfy_proxy *p)
 {
-	p->addr = &sfy_cfg.proxy;
-	p->len = sfy_cfg.proxy_len;
-	p->text = sfy_cfg.proxy_text;
-	p->hop.user = sfy_cfg.user;
-	p->hop.pass = sfy_cfg.pass;
-	p->hop.pipeline = sfy_cfg.pipeline;
-	p->hop.type = SFY_HOP_SOCKS5; /* until routes give the type (issue 14) */
+	sfy_proxy_of_chain(p, &sfy_cfg.routes[0]);
 }
 
-/* The blocking driver: run e to its end on io's fd, waiting in poll()
- * until io's deadline before each message (or in blocking calls).  Reads
- * never ask for more than the engine may take. */
-static int drive_blocking(struct sfy_engine *e, struct sfy_io *io)
+/* The blocking driver: run a route's engines to their end on io's fd,
+ * waiting in poll() until io's deadline before each message (or in
+ * blocking calls).  Reads never ask for more than the engine may take. */
+static int drive_blocking(struct sfy_chain_engine *c, struct sfy_io *io)
 {
 	for (;;) {
 		const uint8_t *out;
 		size_t len, max;
 		uint8_t buf[SFY_ENG_IN_MAX];
 		ssize_t n;
-		switch (sfy_engine_want(e, &out, &len, &max)) {
+		switch (sfy_chain_want(c, &out, &len, &max)) {
 		case SFY_WANT_WRITE:
 			if (sfy_send_all(io, out, len) < 0)
-				sfy_engine_fail(e, errno, NULL);
+				sfy_chain_fail(c, errno, NULL);
 			else
-				sfy_engine_sent(e, len);
+				sfy_chain_sent(c, len);
 			break;
 		case SFY_WANT_READ:
-			n = sfy_recv_some(io, buf, max, sfy_engine_at_message_start(e));
+			n = sfy_recv_some(io, buf, max, sfy_engine_at_message_start(&c->e));
 			if (n > 0)
-				sfy_engine_feed(e, buf, (size_t)n);
+				sfy_chain_feed(c, buf, (size_t)n);
 			else if (n == 0)
-				sfy_engine_eof(e);
+				sfy_chain_eof(c);
 			else
-				sfy_engine_fail(e, errno, NULL);
+				sfy_chain_fail(c, errno, NULL);
 			break;
 		case SFY_WANT_DONE:
 			return 0;
 		case SFY_WANT_FAILED:
-			errno = e->err;
+			errno = c->e.err;
 			return -1;
 		}
 	}
@@ -201,45 +207,65 @@ int sfy_last_connect_dst(struct s5_addr *out)
 	return have;
 }
 
+/* A route for log lines: its hops, "198.51.100.1:1080 > http://203.0.113.2:3128"
+ * (SOCKS5 hops without their scheme, as a single proxy always was shown). */
+void sfy_route_text(const struct sfy_proxy *p, char *out, size_t cap)
+{
+	const struct sfy_chain *c = p->chain;
+	size_t used = 0;
+	out[0] = '\0';
+	for (int i = 0; c && i < c->n && used < cap; i++) {
+		const char *t = i == 0 ? p->text : c->hop[i].text;
+		if (strncmp(t, "socks5h://", 10) == 0)
+			t += 10;
+		else if (strncmp(t, "socks5://", 9) == 0)
+			t += 9;
+		int n = snprintf(out + used, cap - used, "%s%s", i ? " > " : "", t);
+		used += n > 0 ? (size_t)n : 0;
+	}
+	if (!c)
+		snprintf(out, cap, "%s", p->text);
+}
+
 /* One log line for the outcome; the destination is formatted only when
- * the line is written.  e is NULL when the configuration is invalid. */
-void sfy_log_outcome(const struct sfy_proxy *p, const struct s5_addr *dst, const struct sfy_engine *e, int err,
+ * the line is written.  c is NULL when the configuration is invalid.  A
+ * failure in a route of several hops names the hop ("failed at hop 2"). */
+void sfy_log_outcome(const struct sfy_proxy *p, const struct s5_addr *dst, const struct sfy_chain_engine *c, int err,
 		     long long t0)
 {
-	const char *verb = !e || e->cmd == S5_CMD_CONNECT ? "connect" : e->cmd == S5_CMD_BIND ? "bind" : "udp associate";
-	char what[300];
+	const struct sfy_engine *e = c ? &c->e : NULL;
+	const char *verb = !c || c->cmd == S5_CMD_CONNECT ? "connect" : c->cmd == S5_CMD_BIND ? "bind" : "udp associate";
+	char what[300], via[SFY_CHAIN_MAX * 100], at[24] = "", step[64];
 	if (!sfy_log_enabled(err ? SFY_LOG_WARN : SFY_LOG_INFO))
 		return;
 	s5_addr_text(dst, what, sizeof what);
+	sfy_route_text(p, via, sizeof via);
+	if (c && p->chain && p->chain->n > 1)
+		snprintf(at, sizeof at, " at hop %d", sfy_chain_failed_at(c) + 1);
 	if (!e)
 		sfy_log(SFY_LOG_WARN, "%s %s refused: configuration error (%s)", verb, what, sfy_cfg.error);
 	else if (!err)
-		sfy_log(SFY_LOG_INFO, "%s %s via %s (%s dns) ok %.1fms", verb, what, p->text,
+		sfy_log(SFY_LOG_INFO, "%s %s via %s (%s dns) ok %.1fms", verb, what, via,
 			dst->atyp == S5_ATYP_DOMAIN ? "remote" : "no", (double)(sfy_now_us() - t0) / 1000.0);
 	else if (e->rep > 0)
-		sfy_log(SFY_LOG_WARN, "%s %s via %s failed: proxy replied %d (%s)", verb, what, p->text, e->rep,
-			s5_rep_text((uint8_t)e->rep));
+		sfy_log(SFY_LOG_WARN, "%s %s via %s failed%s: proxy replied %d (%s)", verb, what, via, at, e->rep,
+			sfy_engine_rep_text(e));
 	else
-		sfy_log(SFY_LOG_WARN, "%s %s via %s failed at %s: %s", verb, what, p->text, e->step,
+		sfy_log(SFY_LOG_WARN, "%s %s via %s failed at %s: %s", verb, what, via, sfy_chain_step(c, step, sizeof step),
 			err == EPROTO ? "malformed or truncated reply" : strerror(err));
 }
 
-/* What CONNECT and BIND share: reach the proxy on fd, negotiate, send cmd
- * for dst and read the (first) reply.  Logs the outcome either way.  With
- * job (a CONNECT on a non-blocking socket), the exchange goes on in the
- * event driver once the TCP connect is under way: -1 with EINPROGRESS. */
-static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply, int app_family,
-		       struct sfy_fdinfo *job)
+/* One route's attempt: reach its first hop on fd, negotiate every hop,
+ * send cmd for dst and read the (first) reply.  Logs the outcome either
+ * way; c tells a failure's hop and kind.  With job (a CONNECT on a
+ * non-blocking socket), the exchange goes on in the event driver once the
+ * TCP connect is under way: -1 with EINPROGRESS. */
+static int try_route(int fd, const struct sfy_chain *route, uint8_t cmd, const struct s5_addr *dst,
+		     struct s5_reply *reply, int app_family, struct sfy_fdinfo *job, struct sfy_chain_engine *c)
 {
 	struct sfy_proxy p;
-	sfy_proxy_configured(&p);
-	struct sfy_engine e;
-	sfy_engine_start(&e, &p.hop, cmd, dst);
-	if (!sfy_cfg.valid) {
-		sfy_log_outcome(&p, dst, NULL, EACCES, 0);
-		errno = EACCES;
-		return -1;
-	}
+	sfy_proxy_of_chain(&p, route);
+	sfy_chain_start(c, route, cmd, dst);
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len;
 	unsigned facts = sfy_sock_facts(fd);
@@ -247,33 +273,114 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 	if (nonblock < 0 || proxy_addr_for(fd, app_family, &p, &proxy, &proxy_len) < 0)
 		return -1;
 	long long t0 = sfy_now_us();
-	e.step = "connect to proxy";
+	if (c->e.state == SFY_ENG_FAILED) { /* this route cannot carry it */
+		sfy_log_outcome(&p, dst, c, c->e.err, t0);
+		errno = c->e.err;
+		return -1;
+	}
+	c->e.step = "connect to proxy";
 	if (job && nonblock &&
-	    (sfy_async_adopt(fd, &p, &e, job) < 0 || sfy_async_queue(fd, &p, &e, job, (struct sockaddr *)&proxy, proxy_len, t0) < 0))
+	    (sfy_async_adopt(fd, &p, c, job) < 0 || sfy_async_queue(fd, &p, c, job, (struct sockaddr *)&proxy, proxy_len, t0) < 0))
 		return -1; /* a closed attempt's handshake taken over, or held back: happy eyeballs */
 	int started = connect_proxy(fd, facts, nonblock, (struct sockaddr *)&proxy, proxy_len, job != NULL);
 	if (started < 0 && errno == EISCONN)
 		return -1; /* connect() again on a connection made: nothing to log */
 	if (started >= 0 && job && nonblock)
-		return sfy_async_begin(fd, &p, &e, job, started == 0, t0);
+		return sfy_async_begin(fd, &p, c, job, started == 0, t0);
 	int rc = -1;
 	if (started == 0) {
-		e.step = "greeting";
+		c->e.step = sfy_chain_first_step(c);
 		struct sfy_io io = {.fd = fd, .deadline = sfy_deadline_after(sfy_cfg.handshake_timeout_ms)};
 		io.blocking = !nonblock && io.deadline == SFY_NO_DEADLINE;
-		if ((rc = drive_blocking(&e, &io)) == 0)
-			*reply = e.reply;
+		if ((rc = drive_blocking(c, &io)) == 0)
+			*reply = c->e.reply;
 	} else {
-		sfy_engine_fail(&e, errno, NULL);
+		sfy_chain_fail(c, errno, NULL);
 	}
 	int err = rc == 0 ? 0 : errno;
-	sfy_log_outcome(&p, dst, &e, err, t0);
+	sfy_log_outcome(&p, dst, c, err, t0);
 	if (rc == 0)
 		return 0;
-	if (e.step[0] != 'c') /* past the TCP connect: the proxy must not keep a half-set-up session */
+	if (c->at > 0 || c->e.step[0] != 'c') /* past the TCP connect: no half-set-up session left behind */
 		shutdown(fd, SHUT_RDWR);
 	errno = err;
 	return -1;
+}
+
+/* The routes for dst in the order to try, and the state they share with
+ * the session's other processes (NULL with one route: nothing to rotate
+ * or skip, and a proxy that failed is asked again next time, as always). */
+static struct sfy_route_state *routes_for(const struct s5_addr *dst, struct sfy_routes_pick *pick)
+{
+	struct sfy_routes_dest d = {.port = dst->port};
+	struct sockaddr_storage ss;
+	if (dst->atyp == S5_ATYP_DOMAIN) {
+		d.name = dst->u.domain.name;
+	} else if (sfy_socks_to_sockaddr(dst, dst->atyp == S5_ATYP_IPV6 ? AF_INET6 : AF_INET, &ss, 1) > 0) {
+		d.sa = (const struct sockaddr *)&ss;
+	}
+	struct sfy_route_state *st = sfy_cfg.n_routes > 1 || sfy_cfg.n_via > 0 ? sfy_session_route_state() : NULL;
+	uint32_t rnd = 0;
+	if (sfy_cfg.pick == SFY_PICK_RANDOM)
+		rnd = (uint32_t)(sfy_now_us() ^ ((unsigned long long)getpid() << 16));
+	sfy_routes_choose(&sfy_cfg, st, &d, sfy_now_ms(), rnd, pick);
+	if (pick->verdict != SFY_ROUTES_PROXY || pick->n == 0) {
+		/* DIRECT: the caller decided to use the proxy all the same (a
+		 * BIND, a UDP association): the first route. */
+		if (pick->verdict == SFY_ROUTES_DIRECT || pick->n == 0)
+			pick->n = 1, pick->chain[0] = &sfy_cfg.routes[0], pick->route[0] = 1;
+	}
+	return st;
+}
+
+/* What CONNECT, BIND and UDP ASSOCIATE share: the route for dst, then its
+ * attempts in order.  A route that fails before the last hop answers for
+ * the destination is skipped by the whole session for retry_after seconds
+ * (with several routes) and the next one is tried on a fresh socket; the
+ * last hop's answer for the destination (REP 02-08) is final. */
+static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply, int app_family,
+		       struct sfy_fdinfo *job)
+{
+	char what[300];
+	struct sfy_routes_pick pick;
+	if (!sfy_cfg.valid) {
+		struct sfy_proxy p;
+		sfy_proxy_configured(&p);
+		sfy_log_outcome(&p, dst, NULL, EACCES, 0);
+		errno = EACCES;
+		return -1;
+	}
+	struct sfy_route_state *st = routes_for(dst, &pick);
+	s5_addr_text(dst, what, sizeof what);
+	if (pick.verdict == SFY_ROUTES_BLOCK || pick.verdict == SFY_ROUTES_ALL_DOWN) {
+		int err = pick.verdict == SFY_ROUTES_BLOCK ? EACCES : pick.err ? pick.err : ECONNREFUSED;
+		sfy_log(SFY_LOG_WARN, "connect %s refused: %s", what,
+			pick.verdict == SFY_ROUTES_BLOCK ? pick.reason : "every route is down (retry_after)");
+		errno = err;
+		return -1;
+	}
+	if (pick.n > 1 || sfy_cfg.n_rules > 0)
+		sfy_log(SFY_LOG_INFO, "%s: %s", what, pick.reason);
+	for (int i = 0;; i++) {
+		struct sfy_chain_engine c;
+		if (try_route(fd, pick.chain[i], cmd, dst, reply, app_family, job, &c) == 0) {
+			if (st)
+				sfy_route_outcome(pick.chain[i], &c, 0);
+			return 0;
+		}
+		int err = errno;
+		if (err == EINPROGRESS || err == EISCONN || err == EALREADY)
+			return -1; /* the event driver has it, or nothing happened */
+		int kind = sfy_chain_may_fail_over(&c);
+		if (st)
+			sfy_route_outcome(pick.chain[i], &c, err);
+		if (kind == SFY_CHAIN_FINAL || i + 1 >= pick.n || replace_socket(fd, app_family) < 0) {
+			errno = err;
+			return -1;
+		}
+		sfy_log(SFY_LOG_INFO, "connect %s: route %d failed (%s); failover to route %d", what, pick.route[i],
+			strerror(err), pick.route[i + 1]);
+	}
 }
 
 void sfy_connect_established(int fd, struct sfy_fdinfo *info, const struct s5_reply *reply, const struct s5_addr *dst)
@@ -341,10 +448,13 @@ int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 	struct sfy_io io = {.fd = fd, .deadline = sfy_deadline_after(sfy_cfg.bind_timeout_ms)};
 	int rc;
 	if (wait) {
-		struct sfy_engine e;
-		sfy_engine_start_reply(&e, S5_CMD_BIND);
-		if ((rc = drive_blocking(&e, &io)) == 0 || e.rep >= 0)
-			*reply = e.reply, rc = 0; /* a failure code is reported below */
+		/* The second reply comes from the route's last hop, a SOCKS5 one
+		 * (a BIND needs it), whatever came before it. */
+		static const struct sfy_chain socks5 = {.n = 1};
+		struct sfy_chain_engine c;
+		sfy_chain_start_reply(&c, &socks5, S5_CMD_BIND);
+		if ((rc = drive_blocking(&c, &io)) == 0 || c.e.rep >= 0)
+			*reply = c.e.reply, rc = 0; /* a failure code is reported below */
 	} else {
 		rc = reply2_now(fd, reply);
 	}
