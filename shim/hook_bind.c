@@ -77,10 +77,18 @@ static int is_bind_candidate(int fd, const struct sockaddr *addr, socklen_t len)
 	const struct sockaddr *sa = sfy_unmap_v4(addr, &v4) ? (const struct sockaddr *)&v4 : addr;
 	in_port_t port = sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
 						  : ((const struct sockaddr_in6 *)sa)->sin6_port;
+	if (port != 0)
+		return 0; /* a local server: explicit port */
+	/* The address reported for a proxied connection is the proxy's side,
+	 * even when it is a loopback one (a last hop on the destination's own
+	 * host answers with 127.0.0.1). */
+	int ours = local_of_proxied(sa);
+	if (ours == REPORTED)
+		return 1;
 	struct sfy_config loopback_only = {.direct_loopback = 1};
-	if (port != 0 || sfy_addr_is_direct(&loopback_only, sa))
-		return 0; /* a local server: explicit port, or loopback */
-	return is_wildcard(sa) || local_of_proxied(sa) != NOT_OURS;
+	if (sfy_addr_is_direct(&loopback_only, sa))
+		return 0; /* a local server on loopback */
+	return is_wildcard(sa) || ours != NOT_OURS;
 }
 
 int sfy_bind(int fd, const struct sockaddr *addr, socklen_t len)

@@ -240,8 +240,10 @@ void sfy_log_outcome(const struct sfy_proxy *p, const struct s5_addr *dst, const
 		return;
 	s5_addr_text(dst, what, sizeof what);
 	sfy_route_text(p, via, sizeof via);
-	if (c && p->chain && p->chain->n > 1)
-		snprintf(at, sizeof at, " at hop %d", sfy_chain_failed_at(c) + 1);
+	/* A hop's reply code is about the next hop (hop 2 refused is hop 1's
+	 * REP 5), except the last hop's, which is the destination's answer. */
+	if (c && p->chain && p->chain->n > 1 && e && e->rep > 0 && sfy_chain_failed_at(c) < p->chain->n - 1)
+		snprintf(at, sizeof at, " at hop %d", sfy_chain_failed_at(c) + 2);
 	if (!e)
 		sfy_log(SFY_LOG_WARN, "%s %s refused: configuration error (%s)", verb, what, sfy_cfg.error);
 	else if (!err)
