@@ -79,13 +79,14 @@ static int is_bind_candidate(int fd, const struct sockaddr *addr, socklen_t len)
 						  : ((const struct sockaddr_in6 *)sa)->sin6_port;
 	if (port != 0)
 		return 0; /* a local server: explicit port */
-	/* The address reported for a proxied connection is the proxy's side,
-	 * even when it is a loopback one (a last hop on the destination's own
-	 * host answers with 127.0.0.1). */
-	int ours = local_of_proxied(sa);
-	if (ours == REPORTED)
-		return 1;
+	/* The address reported for a proxied connection is the proxy's side:
+	 * a loopback one there is another host's loopback (a last hop on the
+	 * destination's own host answers with 127.0.0.1) unless the proxy
+	 * itself is on this host's loopback. */
 	struct sfy_config loopback_only = {.direct_loopback = 1};
+	int ours = local_of_proxied(sa);
+	if (ours == REPORTED && !sfy_addr_is_direct(&loopback_only, (const struct sockaddr *)&sfy_cfg.proxy))
+		return 1;
 	if (sfy_addr_is_direct(&loopback_only, sa))
 		return 0; /* a local server on loopback */
 	return is_wildcard(sa) || ours != NOT_OURS;
