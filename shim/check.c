@@ -9,6 +9,7 @@
  * It shares the library's config parser, rules and codec, so what it says
  * is what the library would do. */
 #include "check.h"
+#include "sfy_chain.h"
 #include "sfy_config.h"
 #include "sfy_hosts.h"
 #include "sfy_wire.h"
@@ -465,16 +466,26 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int ok = 1;
+	const struct sfy_chain *route = NULL;
 	if (argc == 2 && explain_target(&cfg, &t) < 0)
 		ok = 0;
 	if (argc == 2 && ok)
-		sfy_check_print_route_for(&cfg, t.host, t.via_name ? t.host : NULL,
-					  t.via_name ? NULL : (const struct sockaddr *)&t.sa, t.port);
+		route = sfy_check_print_route_for(&cfg, t.host, t.via_name ? t.host : NULL,
+						  t.via_name ? NULL : (const struct sockaddr *)&t.sa, t.port);
 	if (argc == 2 && t.direct)
 		printf("CONNECT   skipped: %s does not use the proxy\n", t.host);
-	printf("probe: %s\n", cfg.proxy_text);
-	if (probe(&cfg, argc == 2 && ok ? &t : NULL) < 0)
-		ok = 0;
+	if (route && !t.direct && (route != &cfg.routes[0] || route->n > 1 || route->hop[0].hop.type != SFY_HOP_SOCKS5)) {
+		/* A chain, another route or another protocol: every hop of it. */
+		struct s5_addr dst;
+		target_addr(&t, &dst);
+		printf("probe: the route for %s, hop by hop\n", t.host);
+		if (sfy_check_probe_route(&cfg, route, &dst) < 0)
+			ok = 0;
+	} else {
+		printf("probe: %s\n", cfg.proxy_text);
+		if (probe(&cfg, argc == 2 && ok ? &t : NULL) < 0)
+			ok = 0;
+	}
 	printf("result: %s\n", ok ? "OK" : "FAILED");
 	return ok ? 0 : 1;
 }

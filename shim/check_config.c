@@ -131,8 +131,8 @@ static void print_routes(const struct sfy_config *cfg)
 		printf("  route rules       = (none: everything not direct takes the proxy lines)\n");
 }
 
-void sfy_check_print_route_for(const struct sfy_config *cfg, const char *host, const char *name,
-			       const struct sockaddr *sa, uint16_t port)
+const struct sfy_chain *sfy_check_print_route_for(const struct sfy_config *cfg, const char *host, const char *name,
+						 const struct sockaddr *sa, uint16_t port)
 {
 	struct sfy_routes_dest d = {.name = name, .sa = sa, .port = port};
 	struct sfy_routes_pick p;
@@ -151,6 +151,7 @@ void sfy_check_print_route_for(const struct sfy_config *cfg, const char *host, c
 		print_chain(p.chain[i]);
 		printf("\n");
 	}
+	return p.verdict == SFY_ROUTES_PROXY && p.n > 0 ? p.chain[0] : NULL;
 }
 
 void sfy_check_print_config(const struct sfy_config *cfg)

@@ -265,6 +265,24 @@ inner_hello() { # PATH: what the inner service answers, through danted-inner
 	lab_assert_no_dns_leak
 }
 
+@test "socksify --check HOST: the route HOST takes and why, then every hop step by step" {
+	conf "proxy = socks5h://$P:$LAB_PROXY_PORT, socks5h://files.test:$LAB_DANTED2_PORT" \
+		"route = .corp.test via socks5h://$P:$LAB_PROXY_PORT"
+	run in_client "$LAB_SOCKSIFY" -c "$CONF" --check "inner.test:$LAB_INNER_PORT"
+	expect_status 0
+	expect_match "route for inner\.test:$LAB_INNER_PORT: .*$(re_quote "$P:$LAB_PROXY_PORT").*files\.test:$LAB_DANTED2_PORT.* because "
+	expect_match "hop 1 +connect ok in [0-9.]+ ms: TCP connection to [a-z0-9]*:?/*$(re_quote "$P:$LAB_PROXY_PORT")"
+	expect_match "hop 1 +ok in [0-9.]+ ms: .* reached .*files\.test:$LAB_DANTED2_PORT"
+	expect_match "hop 2 +ok in [0-9.]+ ms: CONNECT inner\.test:$LAB_INNER_PORT through "
+	expect_match "result: OK"
+	# A hop that is down: the probe names it and the result fails.
+	conf "proxy = socks5h://$P:$LAB_PROXY_PORT, socks5h://$S:1085"
+	run in_client "$LAB_SOCKSIFY" -c "$CONF" --check "files.test:80"
+	expect_status 1
+	expect_match "hop 1 +FAILED after [0-9.]+ ms at .*replied 5"
+	lab_assert_no_dns_leak
+}
+
 @test "chains with -x URL,URL and SOCKSIFY_PROXY (hop 2 by its IPv6 address)" {
 	local x="socks5h://$P:$LAB_PROXY_PORT,socks5h://$S:$LAB_DANTED2_PORT"
 	conf # no proxy line: -x gives it
