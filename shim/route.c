@@ -69,11 +69,15 @@ socklen_t sfy_socks_to_sockaddr(const struct s5_addr *a, int family, struct sock
 /* What the route rules say of a destination: DIRECT, REFUSE (block, with
  * *err EACCES), or PROXY (a via rule or the proxy lines: the driver picks
  * the chain). */
-static enum sfy_route by_rule(const char *name, const struct sockaddr *sa, uint16_t port, int *err)
+static enum sfy_route by_rule(const char *name, const struct sockaddr *sa, uint16_t port, int *err, int quiet)
 {
 	struct sfy_routes_dest d = {.name = name, .sa = sa, .port = port};
 	struct sfy_routes_pick pick;
 	sfy_routes_choose(&sfy_cfg, NULL, &d, 0, 0, &pick);
+	if (pick.verdict == SFY_ROUTES_BLOCK && quiet) {
+		*err = EACCES;
+		return SFY_ROUTE_REFUSE;
+	}
 	if (pick.verdict == SFY_ROUTES_BLOCK) {
 		char what[300];
 		struct s5_addr a;
@@ -96,7 +100,7 @@ int sfy_name_goes_direct(const char *name)
 	if (sfy_cfg.n_rules == 0)
 		return 0;
 	int err;
-	return by_rule(name, NULL, 0, &err) == SFY_ROUTE_DIRECT;
+	return by_rule(name, NULL, 0, &err, 1) == SFY_ROUTE_DIRECT; /* at resolution: no log line */
 }
 
 enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5_addr *dst, int *err)
@@ -116,7 +120,7 @@ enum sfy_route sfy_route_for(const struct sockaddr *sa, int is_stream, struct s5
 	}
 	if (sfy_cfg.n_rules > 0) {
 		/* route = ... direct | block, by name (the fake pool's) or address. */
-		enum sfy_route r = by_rule(fake > 0 ? name : NULL, fake > 0 ? NULL : sa, port, err);
+		enum sfy_route r = by_rule(fake > 0 ? name : NULL, fake > 0 ? NULL : sa, port, err, 0);
 		if (r == SFY_ROUTE_REFUSE || (r == SFY_ROUTE_DIRECT && fake <= 0))
 			return r;
 	}
