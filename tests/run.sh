@@ -1,8 +1,8 @@
 #!/bin/sh
 # The whole test run behind `make test`: C unit tests (cmocka, built with
 # ASan+UBSan), a libFuzzer smoke run, shell lint, then the bats integration
-# suite twice (the release library, then the ASan+UBSan build), each .bats
-# file on its own in private namespaces.  Ends with one line:
+# suite twice (the release library and the ASan+UBSan build, side by side),
+# each .bats file on its own in private namespaces.  Ends with one line:
 # "N passed, N failed, N skipped"; the exit status is 0 only if none failed.
 #
 # A part that did not run in full counts as one failure, named on a
@@ -119,29 +119,50 @@ count_tap() {
 	[ -z "$why" ] || problem "$name: $why"
 }
 
-# bats_file LABEL FILE [ENV=VALUE...]: one .bats file in private network
-# and mount namespaces of its own (tests/bats/run), counted from its TAP.
-bats_file() {
+# bats_run LABEL FILE [ENV=VALUE...]: one .bats file in private network
+# and mount namespaces of its own (tests/bats/run); its TAP (with bats'
+# stderr) and exit status saved for bats_report.
+bats_run() {
 	label=$1 file=$2
 	shift 2
 	out=$log/bats-$label-$(basename "$file" .bats).tap
-	echo "-- $file ($label)"
 	env "$@" tests/bats/run --tap "$file" >"$out" 2>&1
-	rc=$?
-	cat "$out"
-	count_tap "$file ($label)" "$out" "$rc"
+	echo $? >"$out.rc"
 }
 
-# bats_pass LABEL [ENV=VALUE...]: every file of the suite.
-bats_pass() {
+# bats_report LABEL FILE: print and count what bats_run saved.
+bats_report() {
+	label=$1 file=$2
+	out=$log/bats-$label-$(basename "$file" .bats).tap
+	echo "-- $file ($label)"
+	cat "$out" 2>/dev/null
+	rc=$(cat "$out.rc" 2>/dev/null) || rc=1
+	count_tap "$file ($label)" "$out" "${rc:-1}"
+}
+
+bats_file() {
+	bats_run "$@"
+	bats_report "$1" "$2"
+}
+
+# bats_pass_run LABEL [ENV=VALUE...]: every file of the suite, saved.
+bats_pass_run() {
 	label=$1
 	shift
+	for file in tests/bats/*.bats; do
+		[ -f "$file" ] && bats_run "$label" "$file" "$@"
+	done
+}
+
+# bats_pass_report LABEL: every file's result, in order, counted.
+bats_pass_report() {
+	label=$1
 	echo "== integration tests, $label (bats, private network namespaces)"
 	n=0
 	for file in tests/bats/*.bats; do
 		[ -f "$file" ] || continue
 		n=$((n + 1))
-		bats_file "$label" "$file" "$@"
+		bats_report "$label" "$file"
 	done
 	[ "$n" -gt 0 ] || problem "bats ($label): no .bats files in tests/bats"
 }
@@ -209,9 +230,17 @@ done
 if [ "$(id -u)" != 0 ]; then
 	problem "integration suite: needs root (namespaces, danted)"
 else
-	bats_pass release -u SOCKSIFY_TEST_ASAN
-	# Again with the ASan+UBSan build preloaded behind libasan: any
-	# sanitizer report fails the test that caused it.
-	bats_pass asan SOCKSIFY_TEST_ASAN=1
+	# The release pass, and again with the ASan+UBSan build preloaded
+	# behind libasan (any sanitizer report fails the test that caused
+	# it), side by side: the suites spend most of their time waiting for
+	# servers and timeouts, each file runs in private namespaces, and the
+	# lab's are named after their owner, so the passes do not meet.
+	# Reported afterwards, file by file, in order.
+	echo "== integration tests: the release and ASan passes run side by side"
+	bats_pass_run release -u SOCKSIFY_TEST_ASAN &
+	bats_pass_run asan SOCKSIFY_TEST_ASAN=1
+	wait
+	bats_pass_report release
+	bats_pass_report asan
 fi
 finish
