@@ -36,4 +36,13 @@ int sfy_send_all(struct sfy_io *io, const uint8_t *buf, size_t len);
  * waiting first when wait_first; 0 at EOF, -1 with errno. */
 ssize_t sfy_recv_some(struct sfy_io *io, uint8_t *buf, size_t max, int wait_first);
 
+/* The blocking driver of a route (shim/chain.c's engines): every hop to
+ * its end on io's fd, each wait bounded by io's deadline, reads never
+ * larger than the engine may take.  hop_done (may be NULL) is told when
+ * hop `hop` (0-based) has reached the next one.  0, or -1 with errno (the
+ * engine's, c->e.err). */
+struct sfy_chain_engine;
+typedef void (*sfy_hop_done_fn)(const struct sfy_chain_engine *c, int hop, void *arg);
+int sfy_chain_drive(struct sfy_chain_engine *c, struct sfy_io *io, sfy_hop_done_fn hop_done, void *arg);
+
 #endif

@@ -64,41 +64,6 @@ static int proxy_addr(int sock, const struct sfy_chain_hop *hop, struct sockaddr
 	return -1;
 }
 
-/* The engine to its end on a non-blocking socket, every wait bounded by
- * deadline. */
-static int drive(struct sfy_chain_engine *c, int sock, long long deadline)
-{
-	struct sfy_io io = {.fd = sock, .deadline = deadline, .blocking = 0};
-	for (;;) {
-		const uint8_t *out;
-		size_t len, max;
-		uint8_t buf[SFY_ENG_IN_MAX];
-		ssize_t n;
-		switch (sfy_chain_want(c, &out, &len, &max)) {
-		case SFY_WANT_WRITE:
-			if (sfy_send_all(&io, out, len) < 0)
-				sfy_chain_fail(c, errno, NULL);
-			else
-				sfy_chain_sent(c, len);
-			break;
-		case SFY_WANT_READ:
-			n = sfy_recv_some(&io, buf, max, sfy_engine_at_message_start(&c->e));
-			if (n > 0)
-				sfy_chain_feed(c, buf, (size_t)n);
-			else if (n == 0)
-				sfy_chain_eof(c);
-			else
-				sfy_chain_fail(c, errno, NULL);
-			break;
-		case SFY_WANT_DONE:
-			return 0;
-		case SFY_WANT_FAILED:
-			errno = c->e.err;
-			return -1;
-		}
-	}
-}
-
 static int connect_proxy(int sock, const struct sfy_chain_hop *hop)
 {
 	struct sockaddr_storage pa;
@@ -177,7 +142,8 @@ static void *worker(void *arg)
 			c.e.step = "connect to proxy";
 			if (connect_proxy(j->sock, &route->hop[0]) == 0) {
 				c.e.step = sfy_chain_first_step(&c);
-				rc = drive(&c, j->sock, sfy_deadline_after(sfy_cfg.handshake_timeout_ms));
+				struct sfy_io io = {.fd = j->sock, .deadline = sfy_deadline_after(sfy_cfg.handshake_timeout_ms)};
+				rc = sfy_chain_drive(&c, &io, NULL, NULL);
 			} else {
 				sfy_chain_fail(&c, errno, NULL);
 			}

@@ -43,6 +43,15 @@ static void failed(const struct sfy_chain_engine *c, long long t0)
 	printf("; a program would get %s\n", strerror(e->err));
 }
 
+/* One hop done: it reached the next one (arg: when that hop began). */
+static void hop_reached(const struct sfy_chain_engine *c, int hop, void *arg)
+{
+	long long *t0 = arg;
+	printf("hop %d     ok in %.1f ms: %s reached %s\n", hop + 1, ms_since(*t0), c->chain->hop[hop].text,
+	       c->chain->hop[hop + 1].text);
+	*t0 = sfy_now_us();
+}
+
 int sfy_check_probe_route(const struct sfy_config *cfg, const struct sfy_chain *route, const struct s5_addr *dst)
 {
 	char what[300];
@@ -58,48 +67,13 @@ int sfy_check_probe_route(const struct sfy_config *cfg, const struct sfy_chain *
 	struct sfy_chain_engine c;
 	sfy_chain_start(&c, route, S5_CMD_CONNECT, dst);
 	struct sfy_io io = {.fd = fd, .deadline = sfy_now_ms() + (cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 10000)};
-	int at = 0, rc = -1;
-	t0 = sfy_now_us();
-	for (int done = 0; !done;) {
-		const uint8_t *out;
-		size_t len, max;
-		uint8_t buf[SFY_ENG_IN_MAX];
-		ssize_t n;
-		enum sfy_want w = sfy_chain_want(&c, &out, &len, &max);
-		if (c.at != at) { /* the hop before reached this one */
-			printf("hop %d     ok in %.1f ms: %s reached %s\n", at + 1, ms_since(t0), route->hop[at].text,
-			       route->hop[c.at].text);
-			at = c.at;
-			t0 = sfy_now_us();
-		}
-		switch (w) {
-		case SFY_WANT_WRITE:
-			if (sfy_send_all(&io, out, len) < 0)
-				sfy_chain_fail(&c, errno, NULL);
-			else
-				sfy_chain_sent(&c, len);
-			break;
-		case SFY_WANT_READ:
-			n = sfy_recv_some(&io, buf, max, sfy_engine_at_message_start(&c.e));
-			if (n > 0)
-				sfy_chain_feed(&c, buf, (size_t)n);
-			else if (n == 0)
-				sfy_chain_eof(&c);
-			else
-				sfy_chain_fail(&c, errno, NULL);
-			break;
-		case SFY_WANT_DONE:
-			printf("hop %d     ok in %.1f ms: CONNECT %s through %s\n", at + 1, ms_since(t0), what,
-			       route->hop[at].text);
-			rc = 0;
-			done = 1;
-			break;
-		case SFY_WANT_FAILED:
-			failed(&c, t0);
-			done = 1;
-			break;
-		}
-	}
+	long long hop_t0 = sfy_now_us();
+	int rc = sfy_chain_drive(&c, &io, hop_reached, &hop_t0);
+	if (rc == 0)
+		printf("hop %d     ok in %.1f ms: CONNECT %s through %s\n", c.at + 1, ms_since(hop_t0), what,
+		       route->hop[c.at].text);
+	else
+		failed(&c, hop_t0);
 	close(fd);
 	return rc;
 }

@@ -38,41 +38,6 @@ void sfy_proxy_configured(struct sfy_proxy *p)
 	sfy_proxy_of_chain(p, &sfy_cfg.routes[0]);
 }
 
-/* The blocking driver: run a route's engines to their end on io's fd,
- * waiting in poll() until io's deadline before each message (or in
- * blocking calls).  Reads never ask for more than the engine may take. */
-static int drive_blocking(struct sfy_chain_engine *c, struct sfy_io *io)
-{
-	for (;;) {
-		const uint8_t *out;
-		size_t len, max;
-		uint8_t buf[SFY_ENG_IN_MAX];
-		ssize_t n;
-		switch (sfy_chain_want(c, &out, &len, &max)) {
-		case SFY_WANT_WRITE:
-			if (sfy_send_all(io, out, len) < 0)
-				sfy_chain_fail(c, errno, NULL);
-			else
-				sfy_chain_sent(c, len);
-			break;
-		case SFY_WANT_READ:
-			n = sfy_recv_some(io, buf, max, sfy_engine_at_message_start(&c->e));
-			if (n > 0)
-				sfy_chain_feed(c, buf, (size_t)n);
-			else if (n == 0)
-				sfy_chain_eof(c);
-			else
-				sfy_chain_fail(c, errno, NULL);
-			break;
-		case SFY_WANT_DONE:
-			return 0;
-		case SFY_WANT_FAILED:
-			errno = c->e.err;
-			return -1;
-		}
-	}
-}
-
 /* Connect fd to the proxy within connect_timeout, in the fd's own mode: a
  * non-blocking fd connects in the background and is polled; a blocking one
  * connects in place, bounded by SO_SNDTIMEO (which bounds connect() on
@@ -294,7 +259,7 @@ static int try_route(int fd, const struct sfy_chain *route, uint8_t cmd, const s
 		c->e.step = sfy_chain_first_step(c);
 		struct sfy_io io = {.fd = fd, .deadline = sfy_deadline_after(sfy_cfg.handshake_timeout_ms)};
 		io.blocking = !nonblock && io.deadline == SFY_NO_DEADLINE;
-		if ((rc = drive_blocking(c, &io)) == 0)
+		if ((rc = sfy_chain_drive(c, &io, NULL, NULL)) == 0)
 			*reply = c->e.reply;
 	} else {
 		sfy_chain_fail(c, errno, NULL);
@@ -455,7 +420,7 @@ int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 		static const struct sfy_chain socks5 = {.n = 1};
 		struct sfy_chain_engine c;
 		sfy_chain_start_reply(&c, &socks5, S5_CMD_BIND);
-		if ((rc = drive_blocking(&c, &io)) == 0 || c.e.rep >= 0)
+		if ((rc = sfy_chain_drive(&c, &io, NULL, NULL)) == 0 || c.e.rep >= 0)
 			*reply = c.e.reply, rc = 0; /* a failure code is reported below */
 	} else {
 		rc = reply2_now(fd, reply);

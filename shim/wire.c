@@ -5,6 +5,7 @@
  * blocking fd with no limit of ours to keep, the plain blocking calls a
  * SOCKS client of its own would make. */
 #include "sfy_wire.h"
+#include "sfy_chain.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -127,6 +128,42 @@ ssize_t sfy_recv_some(struct sfy_io *io, uint8_t *buf, size_t max, int wait_firs
 			if (wait_more(io, POLLIN) < 0)
 				return -1;
 		} else if (errno != EINTR) {
+			return -1;
+		}
+	}
+}
+
+int sfy_chain_drive(struct sfy_chain_engine *c, struct sfy_io *io, sfy_hop_done_fn hop_done, void *arg)
+{
+	for (int at = c->at;;) {
+		const uint8_t *out;
+		size_t len, max;
+		uint8_t buf[SFY_ENG_IN_MAX];
+		ssize_t n;
+		enum sfy_want w = sfy_chain_want(c, &out, &len, &max);
+		if (c->at != at && hop_done)
+			hop_done(c, at, arg); /* hop `at` reached the next one */
+		at = c->at;
+		switch (w) {
+		case SFY_WANT_WRITE:
+			if (sfy_send_all(io, out, len) < 0)
+				sfy_chain_fail(c, errno, NULL);
+			else
+				sfy_chain_sent(c, len);
+			break;
+		case SFY_WANT_READ:
+			n = sfy_recv_some(io, buf, max, sfy_engine_at_message_start(&c->e));
+			if (n > 0)
+				sfy_chain_feed(c, buf, (size_t)n);
+			else if (n == 0)
+				sfy_chain_eof(c);
+			else
+				sfy_chain_fail(c, errno, NULL);
+			break;
+		case SFY_WANT_DONE:
+			return 0;
+		case SFY_WANT_FAILED:
+			errno = c->e.err;
 			return -1;
 		}
 	}
