@@ -41,22 +41,9 @@ CURL_HANGS="curl hangs under a preloaded ASan runtime"
 LFTP_SET='set ftp:passive-mode off; set net:max-retries 1; set net:timeout 15; set xfer:clobber on'
 
 setup_file() {
-	export LAB_SKIP=
-	if [[ $(id -u) != 0 ]]; then
-		LAB_SKIP="lab_chains.bats needs root (network namespaces, danted)"
-		echo "# SKIPPING the chains lab: $LAB_SKIP" >&3
-		return 0
-	fi
-	local missing
-	missing=$(lab_missing_packages)
-	command -v tinyproxy >/dev/null || missing+=" tinyproxy"
-	command -v proxychains4 >/dev/null || missing+=" proxychains4"
-	command -v lftp >/dev/null || missing+=" lftp"
-	[[ -z ${missing// /} ]] || lab_fail "missing Debian packages: $missing" || return 1
-	lab_require_build || return 1
-	[[ -x $TESTBIN/tcp_get ]] || lab_fail "missing $TESTBIN/tcp_get (make)" || return 1
-	lab_cleanup_stale >/dev/null 2>&1 || true
-	lab_up "$$" "$BATS_FILE_TMPDIR/lab" || return 1
+	lab_setup_file lab_chains.bats "network namespaces, danted" "$TESTBIN/tcp_get" \
+		cmd:tinyproxy:tinyproxy cmd:proxychains4:proxychains4 cmd:lftp:lftp || return 1
+	[[ -z $LAB_SKIP ]] || return 0
 	if ! {
 		lab_start_chain_proxies &&
 			lab_start_socks_testserver "$LAB_S" garbage "$S:$GARBAGE_PORT" \
@@ -78,9 +65,7 @@ teardown_file() {
 }
 
 setup() {
-	[[ -z $LAB_SKIP ]] || skip "$LAB_SKIP"
-	lab_asan_setup
-	lab_reset_dns
+	lab_setup
 	SFY_LOG=$BATS_TEST_TMPDIR/socksify.log
 	CONF=$BATS_TEST_TMPDIR/chain.conf
 	: >"$SFY_LOG"

@@ -15,19 +15,7 @@ CONF4=$LAB_HOME/client-v4.conf
 DNSUDP=$LAB_ROOT/build/tests/dnsudp
 
 setup_file() {
-	export LAB_SKIP=
-	if [[ $(id -u) != 0 ]]; then
-		LAB_SKIP="lab_dns.bats needs root (network namespaces, danted)"
-		return 0
-	fi
-	local missing
-	missing=$(lab_missing_packages)
-	[[ -z $missing ]] || lab_fail "missing Debian packages: $missing" || return 1
-	lab_require_build || return 1
-	[[ -x $DNSUDP ]] || lab_fail "missing $DNSUDP (run make test's build)" || return 1
-	command -v dig >/dev/null || lab_fail "missing bind9-dnsutils (dig)" || return 1
-	lab_cleanup_stale >/dev/null 2>&1 || true
-	lab_up "$$" "$BATS_FILE_TMPDIR/lab"
+	lab_setup_file lab_dns.bats "network namespaces, danted" "$DNSUDP" cmd:dig:bind9-dnsutils
 }
 
 teardown_file() {
@@ -35,22 +23,11 @@ teardown_file() {
 }
 
 setup() {
-	[[ -z $LAB_SKIP ]] || skip "$LAB_SKIP"
-	lab_asan_setup
-	lab_reset_dns
+	lab_setup
 }
 
 teardown() {
-	[[ -z $LAB_SKIP ]] || return 0
-	if [[ -z ${BATS_TEST_COMPLETED-} ]]; then
-		local f
-		for f in "$LAB_DNS_LOG" "$LAB_DIR/danted.out" "$LAB_DIR"/http-files-v4.log; do
-			[[ -s $f ]] || continue
-			echo "--- $f (tail)"
-			tail -n 10 "$f"
-		done
-	fi
-	lab_no_sanitizer_report
+	lab_teardown "$LAB_DNS_LOG" "$LAB_DIR/danted.out" "$LAB_DIR"/http-files-v4.log
 }
 
 expect_match() {

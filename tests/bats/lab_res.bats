@@ -17,19 +17,7 @@ FAKE4='(24[0-9]|25[0-5])\.[0-9]+\.[0-9]+\.[0-9]+'
 FAKE6='100::[0-9a-f:]+'
 
 setup_file() {
-	export LAB_SKIP=
-	if [[ $(id -u) != 0 ]]; then
-		LAB_SKIP="lab_res.bats needs root (network namespaces, danted)"
-		echo "# SKIPPING: $LAB_SKIP" >&3
-		return 0
-	fi
-	local missing
-	missing=$(lab_missing_packages)
-	[[ -z $missing ]] || lab_fail "missing Debian packages: $missing" || return 1
-	lab_require_build || return 1
-	[[ -x $RQ ]] || lab_fail "missing $RQ (run make)" || return 1
-	lab_cleanup_stale >/dev/null 2>&1
-	lab_up "$$" "$BATS_FILE_TMPDIR/lab"
+	lab_setup_file lab_res.bats "network namespaces, danted" "$RQ"
 }
 
 teardown_file() {
@@ -37,23 +25,12 @@ teardown_file() {
 }
 
 setup() {
-	[[ -z $LAB_SKIP ]] || skip "$LAB_SKIP"
-	lab_asan_setup
-	lab_reset_dns
+	lab_setup
 	DANTED_LINES=$(wc -l <"$LAB_DANTED_LOG")
 }
 
 teardown() {
-	[[ -z $LAB_SKIP ]] || return 0
-	if [[ -z ${BATS_TEST_COMPLETED-} ]]; then
-		local f
-		for f in "$LAB_DNS_LOG" "$LAB_DIR/danted.out" "$LAB_DIR"/http-*.log; do
-			[[ -s $f ]] || continue
-			echo "--- $f (tail)"
-			tail -n 10 "$f"
-		done
-	fi
-	lab_no_sanitizer_report
+	lab_teardown "$LAB_DNS_LOG" "$LAB_DIR/danted.out" "$LAB_DIR"/http-*.log
 }
 
 expect_line_re() { # a whole line of the output matches the ERE

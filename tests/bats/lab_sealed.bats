@@ -18,19 +18,10 @@ RAWSYS=$LAB_ROOT/build/tests/rawsys
 BODY="hello from files-v4 path=/ peer=$LAB_PROXY_EXT4"
 
 setup_file() {
-	export LAB_SKIP=
-	if [[ $(id -u) != 0 ]]; then
-		LAB_SKIP="lab_sealed.bats needs root (network namespaces, danted)"
-		return 0
-	fi
-	local missing
-	missing=$(lab_missing_packages)
-	[[ -z $missing ]] || lab_fail "missing Debian packages: $missing" || return 1
-	lab_require_build || return 1
+	lab_setup_file lab_sealed.bats "network namespaces, danted" "$RAWSYS" || return 1
+	[[ -z $LAB_SKIP ]] || return 0
 	"$LAB_ROOT/tests/sealed/build.sh" "$CLIENTS" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
-		lab_fail "building the sealed-mode clients failed:" "$(tail -n 20 "$BATS_FILE_TMPDIR/build.log")" || return 1
-	lab_cleanup_stale >/dev/null 2>&1 || true
-	lab_up "$$" "$BATS_FILE_TMPDIR/lab"
+		lab_fail "building the sealed-mode clients failed:" "$(tail -n 20 "$BATS_FILE_TMPDIR/build.log")"
 }
 
 teardown_file() {
@@ -38,22 +29,11 @@ teardown_file() {
 }
 
 setup() {
-	[[ -z $LAB_SKIP ]] || skip "$LAB_SKIP"
-	lab_asan_setup
-	lab_reset_dns
+	lab_setup
 }
 
 teardown() {
-	[[ -z $LAB_SKIP ]] || return 0
-	if [[ -z ${BATS_TEST_COMPLETED-} ]]; then
-		local f
-		for f in "$LAB_DNS_LOG" "$LAB_DIR/danted.out"; do
-			[[ -s $f ]] || continue
-			echo "--- $f (tail)"
-			tail -n 10 "$f"
-		done
-	fi
-	lab_no_sanitizer_report
+	lab_teardown "$LAB_DNS_LOG" "$LAB_DIR/danted.out"
 }
 
 # sealed_sfy CMD...: CMD under socksify --sealed in the client namespace,

@@ -18,18 +18,7 @@ TESTBIN=$LAB_ROOT/build/tests
 FAKE4='(24[0-9]|25[0-5])\.[0-9]+\.[0-9]+\.[0-9]+'
 
 setup_file() {
-	export LAB_SKIP=
-	if [[ $(id -u) != 0 ]]; then
-		LAB_SKIP="lab_session.bats needs root (network namespaces, danted)"
-		return 0
-	fi
-	local missing
-	missing=$(lab_missing_packages)
-	[[ -z $missing ]] || lab_fail "missing Debian packages: $missing" || return 1
-	lab_require_build || return 1
-	[[ -x $TESTBIN/pool_kill && -x $TESTBIN/tcp_get ]] || lab_fail "missing $TESTBIN/pool_kill or tcp_get (make)" || return 1
-	lab_cleanup_stale >/dev/null 2>&1 || true
-	lab_up "$$" "$BATS_FILE_TMPDIR/lab"
+	lab_setup_file lab_session.bats "network namespaces, danted" "$TESTBIN/pool_kill" "$TESTBIN/tcp_get"
 }
 
 teardown_file() {
@@ -37,9 +26,7 @@ teardown_file() {
 }
 
 setup() {
-	[[ -z $LAB_SKIP ]] || skip "$LAB_SKIP"
-	lab_asan_setup
-	lab_reset_dns
+	lab_setup
 	SFY_LOG=$BATS_TEST_TMPDIR/socksify.log
 	MADE=() # session objects this test made or planted
 	ONE=

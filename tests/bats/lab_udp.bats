@@ -21,19 +21,7 @@ PEER6=$LAB_PROXY_EXT6
 NO_LIB="no socksify here: the release pass runs it"
 
 setup_file() {
-	export LAB_SKIP=
-	if [[ $(id -u) != 0 ]]; then
-		LAB_SKIP="lab_udp.bats needs root (network namespaces, danted)"
-		return 0
-	fi
-	local missing
-	missing=$(lab_missing_packages)
-	[[ -z $missing ]] || lab_fail "missing Debian packages: $missing" || return 1
-	lab_require_build || return 1
-	[[ -x $MMSG ]] || lab_fail "missing $MMSG (run make test's build)" || return 1
-	command -v dig >/dev/null || lab_fail "missing bind9-dnsutils (dig)" || return 1
-	lab_cleanup_stale >/dev/null 2>&1 || true
-	lab_up "$$" "$BATS_FILE_TMPDIR/lab"
+	lab_setup_file lab_udp.bats "network namespaces, danted" "$MMSG" cmd:dig:bind9-dnsutils
 }
 
 teardown_file() {
@@ -41,23 +29,12 @@ teardown_file() {
 }
 
 setup() {
-	[[ -z $LAB_SKIP ]] || skip "$LAB_SKIP"
-	lab_asan_setup
-	lab_reset_dns
+	lab_setup
 	: >"$LAB_UDP_LOG"
 }
 
 teardown() {
-	[[ -z $LAB_SKIP ]] || return 0
-	if [[ -z ${BATS_TEST_COMPLETED-} ]]; then
-		local f
-		for f in "$LAB_DNS_LOG" "$LAB_DIR/danted.out" "$LAB_UDP_LOG" "$LAB_DIR/udp.out"; do
-			[[ -s $f ]] || continue
-			echo "--- $f (tail)"
-			tail -n 10 "$f"
-		done
-	fi
-	lab_no_sanitizer_report
+	lab_teardown "$LAB_DNS_LOG" "$LAB_DIR/danted.out" "$LAB_UDP_LOG" "$LAB_DIR/udp.out"
 }
 
 # prog_out: the output without the library's own log lines.

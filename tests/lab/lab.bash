@@ -811,6 +811,63 @@ lab_expect_pass_library() {
 	fi
 }
 
+# ------------------------------------------------------- suite scaffolding
+# lab_setup_file NAME WHY [NEED...]: a lab suite's setup_file.  Without
+# root it sets LAB_SKIP ("NAME needs root (WHY)") and returns 0, so every
+# test skips; otherwise it fails on missing packages, a missing build or a
+# missing NEED (a path: an executable the build makes; "cmd:NAME:PACKAGE":
+# a command from that Debian package), clears stale labs, and brings this
+# file's lab up, named after this process.
+lab_setup_file() {
+	local name=$1 why=$2 need missing bins=()
+	shift 2
+	export LAB_SKIP=
+	if [[ $(id -u) != 0 ]]; then
+		LAB_SKIP="$name needs root ($why)"
+		echo "# SKIPPING: $LAB_SKIP" >&3
+		return 0
+	fi
+	missing=$(lab_missing_packages)
+	for need in "$@"; do
+		if [[ $need == cmd:* ]]; then
+			need=${need#cmd:}
+			command -v "${need%%:*}" >/dev/null 2>&1 || missing+=" ${need#*:}"
+		else
+			bins+=("$need")
+		fi
+	done
+	[[ -z ${missing// /} ]] || lab_fail "missing Debian packages: $missing" || return 1
+	lab_require_build || return 1
+	for need in "${bins[@]}"; do
+		[[ -x $need ]] || lab_fail "missing $need (run make test's build)" || return 1
+	done
+	lab_cleanup_stale >/dev/null 2>&1 || true
+	lab_up "$$" "$BATS_FILE_TMPDIR/lab"
+}
+
+# lab_setup: the start of every lab test (skipped without root; ASan
+# reports collected; the DNS sentinel's log emptied).
+lab_setup() {
+	[[ -z $LAB_SKIP ]] || skip "$LAB_SKIP"
+	lab_asan_setup
+	lab_reset_dns
+}
+
+# lab_teardown FILE...: the end of every lab test: after a failure the
+# tail of each FILE that has something, then no sanitizer report allowed.
+lab_teardown() {
+	[[ -z $LAB_SKIP ]] || return 0
+	if [[ -z ${BATS_TEST_COMPLETED-} ]]; then
+		local f
+		for f in "$@"; do
+			[[ -s $f ]] || continue
+			echo "--- $f (tail)"
+			tail -n 10 "$f"
+		done
+	fi
+	lab_no_sanitizer_report
+}
+
 # ------------------------------------------------------------ assertions
 # After bats' "run": the status, the whole output, a match of it (ERE).
 # shellcheck disable=SC2154 # status and output are set by bats' run
