@@ -178,6 +178,8 @@ void sfy_config_load(struct sfy_config *cfg, int secure, sfy_getenv_fn env);
 /* Parse "a.b.c.d/n", "v6/n", optionally with ":port" ("[v6]/n:port"). */
 int sfy_cidr_parse(const char *text, struct sfy_cidr *out, int allow_port);
 int sfy_log_level_parse(const char *text);
+/* A port number 1..65535, digits only; 0 or -1. */
+int sfy_config_parse_port(const char *s, uint16_t *port);
 
 /* Rules. */
 int sfy_cidr_match(const struct sfy_cidr *c, const struct sockaddr *sa);

@@ -89,7 +89,7 @@ int sfy_log_level_parse(const char *text)
 	return -1;
 }
 
-static int parse_port(const char *s, uint16_t *port)
+int sfy_config_parse_port(const char *s, uint16_t *port)
 {
 	char *end;
 	if (!isdigit((unsigned char)*s))
@@ -147,7 +147,7 @@ int sfy_cidr_parse(const char *text, struct sfy_cidr *out, int allow_port)
 		rest = end;
 	}
 	if (*rest == ':') {
-		if (!allow_port || parse_port(rest + 1, &out->port) < 0)
+		if (!allow_port || sfy_config_parse_port(rest + 1, &out->port) < 0)
 			return -1;
 		rest += strlen(rest);
 	}

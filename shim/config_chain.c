@@ -42,19 +42,6 @@ struct url {
 	int bracketed;
 };
 
-static int url_port(const char *s, uint16_t *port)
-{
-	char *end;
-	if (!isdigit((unsigned char)*s))
-		return -1; /* strtol would take blanks and signs */
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end != '\0' || v < 1 || v > 65535)
-		return -1;
-	*port = (uint16_t)v;
-	return 0;
-}
-
 static int percent_decode(const char *in, size_t len, char *out, size_t cap)
 {
 	size_t o = 0;
@@ -122,7 +109,7 @@ static int parse_hostport(const char *p, struct url *u, char *err, size_t errlen
 			return snprintf(err, errlen, "bad port"), -1;
 		memcpy(pbuf, portstr, plen);
 		pbuf[plen] = '\0';
-		if (url_port(pbuf, &u->port) < 0)
+		if (sfy_config_parse_port(pbuf, &u->port) < 0)
 			return snprintf(err, errlen, "bad port '%s'", pbuf), -1;
 	}
 	return 0;
