@@ -136,26 +136,6 @@ static void ns_set(struct ns_addr *out, const struct sockaddr *sa, socklen_t len
 	memcpy(&out->sa, sa, out->len);
 }
 
-/* Same address and port (v4-mapped equals its IPv4 form). */
-static int same_addr(const struct sockaddr *a, const struct sockaddr *b)
-{
-	struct sockaddr_in m1, m2;
-	if (sfy_unmap_v4(a, &m1))
-		a = (const struct sockaddr *)&m1;
-	if (sfy_unmap_v4(b, &m2))
-		b = (const struct sockaddr *)&m2;
-	if (a->sa_family != b->sa_family)
-		return 0;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->sa_family != AF_INET6)
-		return 0;
-	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-	return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
-}
-
 /* Bind fd to the wildcard of its family, port 0, unless it is bound: the
  * answer needs an address to go to, which a real send would have made. */
 static int ensure_bound(int fd, struct sockaddr_storage *local, socklen_t *llen)
@@ -236,7 +216,7 @@ static int injector(int f)
 static int is_injector(const struct sockaddr *from)
 {
 	for (int f = 0; f < 2; f++)
-		if (__atomic_load_n(&inj_ready[f], __ATOMIC_ACQUIRE) && same_addr(from, (struct sockaddr *)&inj_addr[f]))
+		if (__atomic_load_n(&inj_ready[f], __ATOMIC_ACQUIRE) && sfy_same_endpoint(from, (struct sockaddr *)&inj_addr[f]))
 			return 1;
 	return 0;
 }
@@ -425,7 +405,7 @@ static int classify(int fd, const struct sockaddr *from, int have_id, uint16_t i
 			*ns = s->peer;
 			verdict = REWRITE;
 		}
-	} else if (s->kind == SFY_DNSP_UDP_CONN && !same_addr(from, (const struct sockaddr *)&s->peer.sa)) {
+	} else if (s->kind == SFY_DNSP_UDP_CONN && !sfy_same_endpoint(from, (const struct sockaddr *)&s->peer.sa)) {
 		verdict = DROP;
 	}
 	pthread_mutex_unlock(&socks_lock);

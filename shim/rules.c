@@ -116,6 +116,16 @@ static int same_addr(const struct sockaddr *sa, const struct sockaddr *p)
 	return port_a == port_p && memcmp(a, b, sa->sa_family == AF_INET ? 4 : 16) == 0;
 }
 
+int sfy_same_endpoint(const struct sockaddr *a, const struct sockaddr *b)
+{
+	struct sockaddr_in m1, m2;
+	if (sfy_unmap_v4(a, &m1))
+		a = (const struct sockaddr *)&m1;
+	if (sfy_unmap_v4(b, &m2))
+		b = (const struct sockaddr *)&m2;
+	return (a->sa_family == AF_INET || a->sa_family == AF_INET6) && same_addr(a, b);
+}
+
 /* cfg->proxy, and the first hop of every route and every via rule: the
  * addresses we connect to ourselves, always direct. */
 int sfy_addr_is_proxy(const struct sfy_config *cfg, const struct sockaddr *sa)

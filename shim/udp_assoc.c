@@ -195,24 +195,6 @@ void sfy_udpa_disconnect(int fd)
 	pthread_mutex_unlock(&lock);
 }
 
-/* Same address and port (v4-mapped equals its IPv4 form). */
-static int same_addr(const struct sockaddr *a, const struct sockaddr *b)
-{
-	struct sockaddr_in m1, m2;
-	if (sfy_unmap_v4(a, &m1))
-		a = (const struct sockaddr *)&m1;
-	if (sfy_unmap_v4(b, &m2))
-		b = (const struct sockaddr *)&m2;
-	if (a->sa_family != b->sa_family)
-		return 0;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-	return a->sa_family == AF_INET6 && x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
-}
-
 /* DST of the request: the socket's own address once it is bound (the
  * program bound it), else 0.0.0.0:0 and we bind it to the wildcard. */
 static int request_dst(int fd, struct s5_addr *dst)
@@ -455,7 +437,7 @@ static int classify(int fd, const struct sockaddr *from, const uint8_t *buf, siz
 	pthread_mutex_unlock(&lock);
 	if (!a)
 		return PASS;
-	if (!copy.relay_len || !same_addr(from, (struct sockaddr *)&copy.relay)) {
+	if (!copy.relay_len || !sfy_same_endpoint(from, (struct sockaddr *)&copy.relay)) {
 		/* The kernel would filter for a connected socket; an open one
 		 * still hears destinations the program reaches directly. */
 		if (copy.have_peer)
