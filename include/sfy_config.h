@@ -175,6 +175,8 @@ void sfy_config_copy(struct sfy_config *dst, const struct sfy_config *src);
 extern const char *sfy_config_hosts_file;
 /* Full load: search order, file, then environment (ignored when secure). */
 void sfy_config_load(struct sfy_config *cfg, int secure, sfy_getenv_fn env);
+/* An invalid config: nothing of it may let traffic or names go direct. */
+void sfy_config_fail_closed(struct sfy_config *cfg);
 /* Parse "a.b.c.d/n", "v6/n", optionally with ":port" ("[v6]/n:port"). */
 int sfy_cidr_parse(const char *text, struct sfy_cidr *out, int allow_port);
 int sfy_log_level_parse(const char *text);
@@ -187,6 +189,8 @@ int sfy_domain_match(const char *suffix, const char *name);
 int sfy_addr_is_direct(const struct sfy_config *cfg, const struct sockaddr *sa);
 int sfy_name_is_direct(const struct sfy_config *cfg, const char *name);
 int sfy_addr_is_proxy(const struct sfy_config *cfg, const struct sockaddr *sa);
+/* Same AF_INET/AF_INET6 address and port (v4-mapped equals its IPv4 form). */
+int sfy_same_endpoint(const struct sockaddr *a, const struct sockaddr *b);
 /* Under remote DNS, traffic to port 53 of a destination that would go
  * direct (loopback, a direct rule), unless it is a direct_dns resolver or
  * the proxy: answered inside the process (shim/dns_pkt.c).  1 or 0. */

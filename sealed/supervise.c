@@ -342,10 +342,7 @@ int sfy_supervise(char *const argv[], const char *preload)
 	sfy_log_setup(&sfy_cfg);
 	if (!sfy_cfg.valid) {
 		sfy_log_to_stderr("%s; every proxied connection will fail (EACCES) until it is fixed", sfy_cfg.error);
-		sfy_cfg.n_direct = sfy_cfg.n_direct_domain = 0;
-		sfy_cfg.direct_loopback = 0;
-		sfy_cfg.udp_mode = SFY_UDP_BLOCK;
-		sfy_cfg.remote_dns = 1;
+		sfy_config_fail_closed(&sfy_cfg);
 	}
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {

@@ -454,3 +454,14 @@ void sfy_config_load(struct sfy_config *cfg, int secure, sfy_getenv_fn env)
 		cfg->valid = 0;
 	}
 }
+
+void sfy_config_fail_closed(struct sfy_config *cfg)
+{
+	/* Half a config is no config: keep nothing from it that lets traffic
+	 * or names go direct (the rules parsed before the bad line included). */
+	cfg->n_direct = cfg->n_direct_domain = 0;
+	cfg->n_rules = cfg->n_via = 0;
+	cfg->direct_loopback = 0;
+	cfg->udp_mode = SFY_UDP_BLOCK;
+	cfg->remote_dns = 1;
+}

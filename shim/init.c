@@ -108,12 +108,7 @@ static void init_body(void)
 	sfy_log_setup(&sfy_cfg);
 	if (!sfy_cfg.valid) {
 		sfy_log_to_stderr("%s; every connection will fail (EACCES) until it is fixed", sfy_cfg.error);
-		/* Half a config is no config: keep nothing from it that lets
-		 * traffic or names go direct. */
-		sfy_cfg.n_direct = sfy_cfg.n_direct_domain = 0;
-		sfy_cfg.direct_loopback = 0;
-		sfy_cfg.udp_mode = SFY_UDP_BLOCK;
-		sfy_cfg.remote_dns = 1;
+		sfy_config_fail_closed(&sfy_cfg);
 	}
 	if (sfy_cfg.warning[0])
 		sfy_log(SFY_LOG_WARN, "%s", sfy_cfg.warning);
