@@ -13,7 +13,7 @@ HDRS     := $(wildcard include/*.h shim/*.h)
 # The config parser and what it needs (every program that reads the config).
 CONFIG_SRCS := shim/config.c shim/config_chain.c shim/config_route.c shim/rules.c shim/hosts.c
 # Pure modules the unit tests link directly (no hooks, no sockets).
-PURE     := shim/engine.c shim/engine_s4.c shim/engine_http.c shim/chain.c shim/codec.c shim/config.c shim/rules.c shim/pool.c \
+PURE     := shim/engine.c shim/engine_s4.c shim/engine_http.c shim/engine_gss.c shim/gss.c shim/codec_gss.c shim/chain.c shim/codec.c shim/config.c shim/rules.c shim/pool.c \
 	    shim/hosts.c shim/session_obj.c shim/dns.c shim/config_chain.c shim/config_route.c shim/routes.c
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/*.c))

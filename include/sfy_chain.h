@@ -25,6 +25,8 @@ struct sfy_chain_hop {
 	struct sockaddr_storage sa; /* hop 1: the numeric address to connect to */
 	socklen_t salen;
 	char text[96];        /* "socks5://198.51.100.1:1080" for log lines */
+	char gss_default[270]; /* "rcmd@" + the host as written: the GSSAPI
+				* service when gssapi_service is not set */
 };
 
 struct sfy_chain {

@@ -104,6 +104,8 @@ struct sfy_config {
 	int connect_timeout_ms;
 	int handshake_timeout_ms;  /* this and the two above: 0 = no limit of ours */
 	int pipeline;              /* greeting, auth and request in one write */
+	int gssapi;                /* offer GSSAPI (RFC 1961) at each route's last SOCKS5 hop */
+	int gss_level;             /* SFY_GSS_INTEGRITY or SFY_GSS_CONFIDENTIALITY (the default) */
 	int log_level;
 	int sealed_mode;           /* enum sfy_sealed_mode: 0 (no) is the default */
 	int n_routes;              /* routes[] used; 0 until sfy_config_link makes route 1 of proxy */
@@ -116,6 +118,7 @@ struct sfy_config {
 	char proxy_text[80];       /* "127.0.0.1:1080" for logs */
 	char user[256];
 	char pass[256];
+	char gss_service[256];     /* gssapi_service, or "": rcmd@ + the hop's host */
 	char error[SFY_ERR_MAX];   /* why not valid ("file:line: ...") */
 	char warning[SFY_ERR_MAX]; /* something to tell the user, or "" */
 	char source[PATH_MAX];     /* file the config came from, or "" */

@@ -41,6 +41,12 @@ struct sfy_hop {
 	const char *pass;
 	int pipeline;     /* greeting, auth and request in one write (SOCKS5) */
 	enum sfy_hop_type type;
+	/* RFC 1961: offer GSSAPI first (SOCKS5 only), for this host-based
+	 * service name ("rcmd@proxy.example.com") at this protection level
+	 * (SFY_GSS_INTEGRITY or SFY_GSS_CONFIDENTIALITY, include/sfy_gss.h). */
+	int gssapi;
+	const char *gss_service;
+	int gss_level;
 };
 
 enum sfy_eng_state {
@@ -52,6 +58,8 @@ enum sfy_eng_state {
 };
 
 struct sfy_engine;
+struct sfy_gss;
+struct sfy_gss_eng; /* the GSSAPI method's buffers and context (shim/engine_gss.c) */
 
 /* An authentication method: one entry of the engine's table.  GSSAPI
  * (RFC 1961) is one more entry, with a token loop in input(). */
@@ -109,6 +117,10 @@ struct sfy_engine {
 	struct s5_reply reply; /* SOCKS4: BND from DSTIP/DSTPORT; HTTP: bnd
 				* zero (atyp 0), rep 0 on success */
 	enum sfy_hop_type type;
+	/* GSSAPI (RFC 1961) only: heap state the engine owns, so that copying
+	 * an engine copies the pointer, never a buffer pointing into itself.
+	 * Freed by sfy_engine_release(); see sfy_engine_take_gss(). */
+	struct sfy_gss_eng *gss;
 	/* HTTP only: where the response head is (shim/engine_http.c). */
 	struct {
 		uint8_t eol;    /* 0 in a line, 1 after CR, 2 after CRLF, 3 after CRLF CR */
@@ -142,6 +154,22 @@ void sfy_engine_next_reply(struct sfy_engine *e);
 void sfy_engine_start_reply(struct sfy_engine *e, uint8_t cmd);
 /* The same for a hop of any type: a SOCKS4 hop's second reply is 8 bytes. */
 void sfy_engine_start_reply_hop(struct sfy_engine *e, const struct sfy_hop *hop, uint8_t cmd);
+/* Free what a GSSAPI exchange holds (nothing for other methods); the
+ * engine may then be started again.  Every driver calls it when it is done
+ * with an engine, whatever the outcome. */
+void sfy_engine_release(struct sfy_engine *e);
+/* The protected session's context, now the caller's (NULL when the hop did
+ * not use GSSAPI): after DONE, for the relay (CONNECT, BIND's stream) or to
+ * keep for BIND's second reply.  The engine no longer holds it. */
+struct sfy_gss *sfy_engine_take_gss(struct sfy_engine *e);
+/* An engine made by sfy_engine_start_reply* for a session protected by g:
+ * the reply is read as a wrapped frame.  The engine owns g until taken
+ * back (sfy_engine_take_gss) or released.  -1 (ENOMEM) frees nothing. */
+int sfy_engine_use_gss(struct sfy_engine *e, struct sfy_gss *g);
+/* 1 when a GSSAPI context was established (for --check): its level in
+ * *level. */
+int sfy_engine_gss_level(const struct sfy_engine *e, int *level);
+
 /* Text for e->rep as the hop's protocol means it ("connection refused",
  * "request rejected or failed", "proxy authentication required"). */
 const char *sfy_engine_rep_text(const struct sfy_engine *e);

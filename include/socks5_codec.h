@@ -13,6 +13,7 @@
 #define S5_AUTH_VERSION 0x01
 
 #define S5_METHOD_NONE 0x00
+#define S5_METHOD_GSSAPI 0x01
 #define S5_METHOD_USERPASS 0x02
 #define S5_METHOD_UNACCEPTABLE 0xFF
 
@@ -27,7 +28,7 @@
 #define S5_REP_SUCCEEDED 0x00
 
 /* Largest message of each kind; buffers of these sizes never overflow. */
-#define S5_GREETING_MAX 4         /* VER NMETHODS + two methods */
+#define S5_GREETING_MAX 5         /* VER NMETHODS + three methods */
 #define S5_AUTH_REQUEST_MAX 513   /* VER ULEN 255 PLEN 255 */
 #define S5_REQUEST_MAX 262        /* VER CMD RSV ATYP LEN 255 PORT */
 #define S5_REPLY_MAX 262
@@ -105,5 +106,21 @@ void s5_addr_text(const struct s5_addr *a, char *out, size_t cap);
 const char *s5_rep_text(uint8_t rep);
 /* errno for a failed REP code (see README, "Errors"). */
 int s5_rep_errno(uint8_t rep);
+
+/* RFC 1961 framing: VER (1) MTYP LEN (2 bytes, network order) TOKEN, or
+ * VER X'FF' alone, the server's abort (shim/codec_gss.c). */
+#define S5_GSS_VERSION 0x01
+#define S5_GSS_HEADER 4
+#define S5_GSS_TOKEN_MAX 65535
+#define S5_GSS_FRAME_MAX (S5_GSS_HEADER + S5_GSS_TOKEN_MAX)
+enum { S5_GSS_CONTEXT = 0x01, S5_GSS_PROTECTION = 0x02, S5_GSS_DATA = 0x03, S5_GSS_ABORT = 0xFF };
+/* Size of the frame that starts with buf's len bytes: 0 while unknown, 2
+ * for an abort, S5_GSS_HEADER + LEN, or S5_EVERSION (VER not 1) or
+ * S5_EINVAL (an unknown MTYP, or LEN 0: an empty token means nothing in
+ * RFC 1961). */
+int s5_gss_frame_size(const uint8_t *buf, size_t len);
+/* Header for a token of len bytes into out[S5_GSS_HEADER]: S5_GSS_HEADER
+ * or S5_EINVAL (len 0 or over S5_GSS_TOKEN_MAX). */
+int s5_gss_header(uint8_t *out, uint8_t mtyp, size_t len);
 
 #endif

@@ -12,7 +12,7 @@ SFY_DOCDIR := $(PREFIX)/share/doc/socksify
 SFY_MANDIR := $(PREFIX)/share/man
 # socksify-check is a program, not part of the library: it reuses the
 # pure modules so that what it reports is what the library would do.
-CHECK_SRCS := shim/check.c shim/check_config.c shim/check_route.c shim/engine.c shim/engine_s4.c shim/engine_http.c shim/chain.c sealed/probe.c shim/codec.c shim/config.c shim/config_chain.c shim/config_route.c shim/routes.c shim/rules.c shim/hosts.c shim/wire.c \
+CHECK_SRCS := shim/check.c shim/check_config.c shim/check_route.c shim/engine.c shim/engine_s4.c shim/engine_http.c shim/engine_gss.c shim/gss.c shim/codec_gss.c shim/chain.c sealed/probe.c shim/codec.c shim/config.c shim/config_chain.c shim/config_route.c shim/routes.c shim/rules.c shim/hosts.c shim/wire.c \
 	shim/pool.c shim/session_obj.c
 # Every file install lays down, relative to $(DESTDIR); uninstall removes
 # exactly these.

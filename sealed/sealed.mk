@@ -3,7 +3,7 @@
 # the pure modules so that it reads the configuration as the library does.
 SEALED_SRCS      := $(wildcard sealed/*.c)
 SEALED_SHIM_SRCS := shim/config.c shim/config_chain.c shim/config_route.c shim/routes.c shim/rules.c shim/hosts.c shim/log.c shim/codec.c \
-	shim/engine.c shim/engine_s4.c shim/engine_http.c shim/chain.c shim/wire.c \
+	shim/engine.c shim/engine_s4.c shim/engine_http.c shim/engine_gss.c shim/gss.c shim/codec_gss.c shim/chain.c shim/wire.c \
 	shim/pool.c shim/session_obj.c shim/session.c shim/names.c shim/dns.c shim/dns_answer.c shim/route.c
 SEALED_HDRS      := $(wildcard sealed/*.h) $(HDRS)
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "gss_conn.h"
 #include "sfy_fdtable.h"
 #include "sfy_log.h"
 
@@ -161,9 +162,17 @@ static struct job *take_job(struct entry *a)
 	return j;
 }
 
+void ae_job_free(struct job *j)
+{
+	if (!j)
+		return;
+	sfy_engine_release(&j->c.e);
+	free(j);
+}
+
 static void drop_job(struct entry *a)
 {
-	free(take_job(a));
+	ae_job_free(take_job(a));
 }
 
 /* Caller holds a->lock; a is idle or held back. */
@@ -173,7 +182,7 @@ static void take_over(struct entry *a, const struct ae_held *h)
 	struct job *old = a->job;
 	a->job = h->job;
 	pthread_mutex_unlock(&ae_list_lock);
-	free(old);
+	ae_job_free(old);
 	a->err = 0;
 	__atomic_store_n(&a->deadline, h->deadline, __ATOMIC_RELAXED);
 	a->regs_stale = 1;
@@ -197,7 +206,15 @@ static void finish(struct entry *a, int err)
 		ae_set_state(a, A_FAILED);
 	} else {
 		sfy_connect_established(a->fd, &j->info, &j->c.e.reply, &j->c.dst);
-		ae_set_state(a, A_IDLE);
+		struct sfy_gss *g = sfy_engine_take_gss(&j->c.e);
+		if (g && sfy_gss_relay(a->fd, g, &j->info, a->regs, a->n_regs) < 0) {
+			/* No plain byte may pass unprotected: the connection fails. */
+			a->err = errno;
+			shutdown(a->fd, SHUT_RDWR);
+			ae_set_state(a, A_FAILED);
+		} else {
+			ae_set_state(a, A_IDLE);
+		}
 	}
 	drop_job(a);
 	ae_arm(a);
@@ -398,7 +415,7 @@ int sfy_async_adopt(int fd, const struct sfy_proxy *p, const struct sfy_chain_en
 	struct entry *a = ae_get(fd, 1);
 	if (!a) { /* fd holds a half-done exchange now: it must not look usable */
 		shutdown(fd, SHUT_RDWR);
-		free(h.job);
+		ae_job_free(h.job);
 		errno = ENOBUFS;
 		return -1;
 	}

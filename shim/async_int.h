@@ -48,6 +48,8 @@ extern pthread_mutex_t ae_list_lock;
 extern struct entry *ae_active;
 extern int ae_failed_count; /* entries in A_FAILED: epoll events to mark */
 
+/* Free a job and what its engine holds (a GSSAPI context). */
+void ae_job_free(struct job *j);
 /* fd's entry (its chunk made when create), or NULL. */
 struct entry *ae_get(int fd, int create);
 /* fd's entry when it is not idle. */

@@ -34,7 +34,7 @@ static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
 static void discard(struct park *p)
 {
 	REAL(close)(p->fd);
-	free(p->held.job);
+	ae_job_free(p->held.job);
 }
 
 int ae_park(struct entry *a, const struct ae_held *held)
@@ -89,7 +89,7 @@ int ae_adopt(int fd, pid_t pid, const struct sfy_proxy *p, const struct s5_addr 
 	if (got.fd < 0)
 		return 0;
 	if (sfy_swap_socket(fd, got.fd) < 0) { /* closes got.fd either way */
-		free(got.held.job);
+		ae_job_free(got.held.job);
 		return 0;
 	}
 	*out = got.held;
@@ -117,7 +117,7 @@ static void drop_where(int (*match)(const struct park *, long long, long long), 
 			REAL(close)(gone[i].fd);
 		if (close_fd && pid < 0)
 			sfy_log(SFY_LOG_DEBUG, "parked handshake (fd %d) taken by no one: closed", gone[i].fd);
-		free(gone[i].held.job);
+		ae_job_free(gone[i].held.job);
 	}
 }
 

@@ -28,6 +28,7 @@ static void start_hop(struct sfy_chain_engine *c, int i)
 	const struct s5_addr *dst;
 	hop_target(c, i, &cmd, &dst);
 	c->at = i;
+	sfy_engine_release(&c->e); /* the previous hop's (GSSAPI is the last hop's only) */
 	sfy_engine_start(&c->e, &c->chain->hop[i].hop, cmd, dst);
 	if (c->e.state == SFY_ENG_FAILED)
 		c->unsuited = 1;
@@ -60,6 +61,10 @@ void sfy_chain_start(struct sfy_chain_engine *c, const struct sfy_chain *chain, 
 	}
 	if (cmd == S5_CMD_UDP_ASSOCIATE && (chain->n > 1 || chain->hop[0].hop.type != SFY_HOP_SOCKS5)) {
 		refuse(c, last, EOPNOTSUPP, "request (UDP ASSOCIATE needs a route of one socks5 hop)");
+		return;
+	}
+	if (cmd == S5_CMD_UDP_ASSOCIATE && chain->hop[0].hop.gssapi) {
+		refuse(c, last, EOPNOTSUPP, "request (UDP ASSOCIATE with GSSAPI is not supported)");
 		return;
 	}
 	/* Every hop's request is encoded now, so that one a hop cannot send

@@ -2,6 +2,7 @@
  * Pure string work plus reading one file: no sockets, no logging, so unit
  * tests drive it directly.  Runs before the host program's main(). */
 #include "sfy_config.h"
+#include "sfy_gss.h"
 #include "sys.h"
 
 #include <arpa/inet.h>
@@ -38,6 +39,7 @@ void sfy_config_defaults(struct sfy_config *cfg)
 	cfg->fake_pool_size = 16384;
 	cfg->connect_timeout_ms = 10000;
 	cfg->handshake_timeout_ms = 10000;
+	cfg->gss_level = SFY_GSS_CONFIDENTIALITY;
 	cfg->bind_timeout_ms = 120000;
 	cfg->log_level = SFY_LOG_WARN;
 	cfg->retry_after = SFY_RETRY_AFTER_DEFAULT;
@@ -234,6 +236,25 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 		return parse_bool(val, &cfg->direct_loopback) < 0 ? "expected yes or no" : NULL;
 	if (strcmp(key, "pipeline") == 0)
 		return parse_bool(val, &cfg->pipeline) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "gssapi") == 0)
+		return parse_bool(val, &cfg->gssapi) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "gssapi_protection") == 0) {
+		if (strcmp(val, "integrity") == 0)
+			cfg->gss_level = SFY_GSS_INTEGRITY;
+		else if (strcmp(val, "confidentiality") == 0)
+			cfg->gss_level = SFY_GSS_CONFIDENTIALITY;
+		else
+			return "expected integrity or confidentiality";
+		return NULL;
+	}
+	if (strcmp(key, "gssapi_service") == 0) {
+		/* SERVICE@HOST, a GSS host-based service name (RFC 2743 4.1). */
+		const char *at = strchr(val, '@');
+		if (!at || at == val || !at[1] || strchr(at + 1, '@') || strlen(val) >= sizeof cfg->gss_service)
+			return "expected SERVICE@HOST (e.g. rcmd@proxy.example.com), at most 255 bytes";
+		snprintf(cfg->gss_service, sizeof cfg->gss_service, "%s", val);
+		return NULL;
+	}
 	const char *why = apply_address_key(cfg, key, val);
 	if (why != NOT_MINE)
 		return why;

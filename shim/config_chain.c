@@ -431,6 +431,40 @@ static const char *cred_at(struct sfy_config *cfg, int16_t off, char *own)
 	return off >= 0 && off < cfg->cred_used ? cfg->cred + off : NULL;
 }
 
+/* "rcmd@" + the host of a hop's text ("socks5h://host:port",
+ * "socks5://[v6]:port"), as Dante names a proxy's service by default. */
+static void gss_default_service(struct sfy_chain_hop *h)
+{
+	const char *host = strstr(h->text, "://");
+	host = host ? host + 3 : h->text;
+	const char *at = strrchr(host, '@');
+	if (at)
+		host = at + 1;
+	size_t len;
+	if (host[0] == '[') {
+		host++;
+		len = strcspn(host, "]");
+	} else {
+		const char *colon = strrchr(host, ':');
+		len = colon ? (size_t)(colon - host) : strlen(host);
+	}
+	snprintf(h->gss_default, sizeof h->gss_default, "rcmd@%.*s", (int)len, host);
+}
+
+/* GSSAPI is offered by a route's last hop only, when it is SOCKS5: the
+ * hops before it carry its frames as plain bytes, and nothing after it
+ * would have to be wrapped inside another hop's handshake. */
+static void link_gss(struct sfy_config *cfg, struct sfy_chain *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		struct sfy_chain_hop *h = &c->hop[i];
+		h->hop.gssapi = cfg->gssapi && i == c->n - 1 && h->hop.type == SFY_HOP_SOCKS5;
+		h->hop.gss_level = cfg->gss_level;
+		gss_default_service(h);
+		h->hop.gss_service = cfg->gss_service[0] ? cfg->gss_service : h->gss_default;
+	}
+}
+
 static void link_chain(struct sfy_config *cfg, struct sfy_chain *c, const struct sfy_cred_ref *ref)
 {
 	for (int i = 0; i < c->n; i++) {
@@ -438,6 +472,7 @@ static void link_chain(struct sfy_config *cfg, struct sfy_chain *c, const struct
 		c->hop[i].hop.pass = cred_at(cfg, ref[i].pass, cfg->pass);
 		c->hop[i].hop.pipeline = cfg->pipeline;
 	}
+	link_gss(cfg, c);
 }
 
 /* Route 1 of the default (or an edited) cfg->proxy: one SOCKS5 hop. */

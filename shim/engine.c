@@ -62,6 +62,7 @@ static int userpass_input(struct sfy_engine *e, const uint8_t *msg, size_t len)
 
 /* In order of preference: the greeting offers them in this order. */
 static const struct sfy_auth_method methods[] = {
+	{S5_METHOD_GSSAPI, "GSSAPI", sfy_gss_usable, sfy_gss_begin, 2, sfy_gss_msg_size, sfy_gss_input},
 	{S5_METHOD_USERPASS, "username/password", userpass_usable, userpass_begin, 2, userpass_size, userpass_input},
 	{S5_METHOD_NONE, "no authentication", none_usable, none_begin, 0, NULL, NULL},
 };
@@ -95,11 +96,13 @@ static const struct sfy_auth_method *preferred(const struct sfy_hop *hop)
 
 int sfy_engine_queue(struct sfy_engine *e, const uint8_t *buf, size_t len)
 {
+	size_t cap;
+	uint8_t *out = sfy_eng_out_buf(e, &cap);
 	if (e->out_off == e->out_len)
 		e->out_off = e->out_len = 0;
-	if (len > sizeof e->out - e->out_len)
+	if (len > cap - e->out_len)
 		return -1;
-	memcpy(e->out + e->out_len, buf, len);
+	memcpy(out + e->out_len, buf, len);
 	e->out_len += len;
 	return 0;
 }
@@ -128,6 +131,8 @@ static int queue_request(struct sfy_engine *e)
 {
 	uint8_t buf[S5_REQUEST_MAX];
 	int n = s5_encode_request(buf, sizeof buf, e->cmd, &e->dst);
+	if (n >= 0 && sfy_gss_protected(e)) /* RFC 1961 section 5: the request is wrapped */
+		return sfy_gss_queue_wrapped(e, buf, (size_t)n);
 	if (n < 0 || sfy_engine_queue(e, buf, (size_t)n) < 0) {
 		sfy_engine_fail(e, EINVAL, "request");
 		return -1;
@@ -140,12 +145,18 @@ static int queue_request(struct sfy_engine *e)
  * malformed), so 10 bytes can always be asked for first. */
 #define REPLY_FIRST 10
 
+/* A protected reply is a frame: 2 bytes tell its size (or an abort). */
+static size_t reply_first(const struct sfy_engine *e)
+{
+	return sfy_gss_protected(e) ? 2 : REPLY_FIRST;
+}
+
 /* The method is done: send the request (unless it went already). */
 static void method_done(struct sfy_engine *e)
 {
 	if (!e->request_sent_early && queue_request(e) < 0)
 		return;
-	sfy_engine_expect(e, SFY_ENG_REPLY, REPLY_FIRST, "reply");
+	sfy_engine_expect(e, SFY_ENG_REPLY, reply_first(e), "reply");
 }
 
 void sfy_engine_start(struct sfy_engine *e, const struct sfy_hop *hop, uint8_t cmd, const struct s5_addr *dst)
@@ -173,7 +184,7 @@ void sfy_engine_start(struct sfy_engine *e, const struct sfy_hop *hop, uint8_t c
 	sfy_engine_expect(e, SFY_ENG_METHOD, 2, "greeting");
 	uint8_t buf[S5_GREETING_MAX];
 	int n;
-	if (!hop->pipeline) {
+	if (!hop->pipeline || hop->gssapi) { /* GSSAPI's request waits for the context */
 		/* Every usable method, in order of preference. */
 		buf[0] = S5_VERSION;
 		n = 2;
@@ -200,13 +211,16 @@ enum sfy_want sfy_engine_want(struct sfy_engine *e, const uint8_t **out, size_t 
 	if (e->state == SFY_ENG_FAILED)
 		return SFY_WANT_FAILED;
 	if (e->out_off < e->out_len) {
-		*out = e->out + e->out_off;
+		size_t cap;
+		*out = sfy_eng_out_buf(e, &cap) + e->out_off;
 		*out_len = e->out_len - e->out_off;
 		return SFY_WANT_WRITE;
 	}
 	if (e->state == SFY_ENG_DONE)
 		return SFY_WANT_DONE;
 	*read_max = e->need - e->in_len;
+	if (*read_max > SFY_ENG_IN_MAX) /* a GSSAPI frame: drivers read in pieces */
+		*read_max = SFY_ENG_IN_MAX;
 	return SFY_WANT_READ;
 }
 
@@ -247,7 +261,8 @@ static void got_method(struct sfy_engine *e)
 
 static void got_auth(struct sfy_engine *e)
 {
-	int r = e->method->input(e, e->in, e->in_len);
+	size_t cap;
+	int r = e->method->input(e, sfy_eng_in_buf(e, &cap), e->in_len);
 	if (r == 0)
 		method_done(e);
 	else if (r > 0)
@@ -256,7 +271,17 @@ static void got_auth(struct sfy_engine *e)
 
 static void got_reply(struct sfy_engine *e)
 {
-	if (s5_decode_reply(e->in, e->in_len, &e->reply) != (int)e->in_len) {
+	const uint8_t *msg = e->in;
+	size_t len = e->in_len;
+	uint8_t plain[S5_REPLY_MAX];
+	if (sfy_gss_protected(e)) {
+		size_t cap;
+		long n = sfy_gss_unwrap_frame(e, sfy_eng_in_buf(e, &cap), e->in_len, plain, sizeof plain);
+		if (n < 0)
+			return;
+		msg = plain, len = (size_t)n;
+	}
+	if (s5_decode_reply(msg, len, &e->reply) != (int)len) {
 		sfy_engine_fail(e, EPROTO, "reply");
 		return;
 	}
@@ -274,8 +299,16 @@ static int message_size(const struct sfy_engine *e)
 {
 	switch (e->state) {
 	case SFY_ENG_METHOD: return e->in_len >= 1 && e->in[0] != S5_VERSION ? -1 : 2;
-	case SFY_ENG_AUTH: return e->method->msg_size(e->in, e->in_len);
-	case SFY_ENG_REPLY: return s5_reply_size(e->in, e->in_len);
+	case SFY_ENG_AUTH: {
+		size_t cap;
+		return e->method->msg_size(sfy_eng_in_buf(e, &cap), e->in_len);
+	}
+	case SFY_ENG_REPLY:
+		if (sfy_gss_protected(e)) {
+			size_t cap;
+			return sfy_gss_msg_size(sfy_eng_in_buf(e, &cap), e->in_len);
+		}
+		return s5_reply_size(e->in, e->in_len);
 	default: return -1;
 	}
 }
@@ -288,14 +321,15 @@ size_t sfy_engine_feed(struct sfy_engine *e, const uint8_t *in, size_t n)
 		return sfy_http_feed(e, in, n);
 	size_t used = 0;
 	while (used < n && (e->state == SFY_ENG_METHOD || e->state == SFY_ENG_AUTH || e->state == SFY_ENG_REPLY)) {
-		size_t take = e->need - e->in_len;
+		size_t take = e->need - e->in_len, cap;
+		uint8_t *buf = sfy_eng_in_buf(e, &cap);
 		if (take > n - used)
 			take = n - used;
-		memcpy(e->in + e->in_len, in + used, take);
+		memcpy(buf + e->in_len, in + used, take);
 		e->in_len += take;
 		used += take;
 		int size = message_size(e);
-		if (size < 0 || (size_t)size > sizeof e->in) {
+		if (size < 0 || (size_t)size > cap) {
 			sfy_engine_fail(e, EPROTO, NULL);
 			break;
 		}
@@ -348,7 +382,7 @@ void sfy_engine_next_reply(struct sfy_engine *e)
 	if (e->type == SFY_HOP_SOCKS4 || e->type == SFY_HOP_SOCKS4A)
 		sfy_s4_expect_reply(e, "reply 2");
 	else if (e->type == SFY_HOP_SOCKS5)
-		sfy_engine_expect(e, SFY_ENG_REPLY, REPLY_FIRST, "reply 2");
+		sfy_engine_expect(e, SFY_ENG_REPLY, reply_first(e), "reply 2");
 	/* HTTP CONNECT has one response: nothing more to wait for. */
 }
 

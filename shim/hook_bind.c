@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "gss_conn.h"
 #include "sfy_fdtable.h"
 #include "sfy_log.h"
 
@@ -232,16 +233,29 @@ static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 		if (err != EAGAIN && err != EWOULDBLOCK && swap_in_inert(fd, info) == 0) {
 			info->kind = SFY_FD_BIND_DONE; /* reported once; then nothing pending */
 			sfy_fd_set(fd, info);
+			sfy_gss_free(sfy_gss_unpark(fd));
 		}
 		errno = err;
 		return -1;
 	}
+	struct sfy_gss *g = sfy_gss_unpark(fd); /* a GSSAPI BIND: the stream is wrapped */
 	int nfd = hand_over_stream(fd, stream, flags, info, &reply2);
 	if (nfd >= 0) {
 		struct sfy_fdinfo accepted;
-		if (sfy_fd_get(nfd, &accepted))
+		int got = sfy_fd_get(nfd, &accepted);
+		if (g && !got)
+			sfy_gss_free(g), errno = EPROTO; /* never a wrapped stream shown as plain */
+		if (g && (!got || sfy_gss_relay(nfd, g, &accepted, NULL, 0) < 0)) {
+			int err = errno; /* the relay freed g */
+			REAL(close)(nfd);
+			errno = err;
+			return -1;
+		}
+		g = NULL;
+		if (got)
 			sfy_copy_sockaddr(&accepted.peer, accepted.peer_len, addr, len);
 	}
+	sfy_gss_free(g);
 	return nfd;
 }
 

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 
 #include "sfy_fdtable.h"
+#include "sfy_gss.h"
 #include "sfy_log.h"
 
 /* 1 for TCP-like stream sockets we can proxy, 0 for other INET sockets,
@@ -114,6 +115,8 @@ static ssize_t sent(int fd, ssize_t rc)
 
 int sfy_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+	if (sfy_gss_native) /* libkrb5 reaching its KDC inside our GSSAPI exchange */
+		return REAL(connect)(fd, addr, len);
 	sfy_init();
 	int rc;
 	if (sfy_async_any() && sfy_async_connect_again(fd, &rc))
@@ -199,6 +202,8 @@ static int fastopen_connect(int fd, int flags, const struct sockaddr *to, sockle
 
 ssize_t sfy_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len)
 {
+	if (sfy_gss_native)
+		return REAL(sendto)(fd, buf, n, flags, to, len);
 	sfy_init();
 	if (sfy_async_any() && sfy_async_io_check(fd) < 0)
 		return -1;
@@ -220,6 +225,8 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const st
 
 ssize_t sfy_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	if (sfy_gss_native)
+		return REAL(sendmsg)(fd, msg, flags);
 	sfy_init();
 	if (sfy_async_any() && sfy_async_io_check(fd) < 0)
 		return -1;
@@ -249,6 +256,8 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * sends that way. */
 int sfy_sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
+	if (sfy_gss_native)
+		return REAL(sendmmsg)(fd, vec, vlen, flags);
 	sfy_init();
 	int dns = sfy_dnsp_kind(fd) != SFY_DNSP_NONE || (sfy_udpa_any() && sfy_udpa_kind(fd) == 2);
 	for (unsigned i = 0; vec && i < vlen; i++) {

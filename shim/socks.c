@@ -13,11 +13,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "gss_conn.h"
 #include "sfy_chain.h"
 #include "sfy_fdtable.h"
 #include "sfy_log.h"
@@ -306,7 +308,7 @@ static struct sfy_route_state *routes_for(const struct s5_addr *dst, struct sfy_
  * (with several routes) and the next one is tried on a fresh socket; the
  * last hop's answer for the destination (REP 02-08) is final. */
 static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5_reply *reply, int app_family,
-		       struct sfy_fdinfo *job)
+		       struct sfy_fdinfo *job, struct sfy_gss **gss)
 {
 	char what[300];
 	struct sfy_routes_pick pick;
@@ -333,11 +335,13 @@ static int run_request(int fd, uint8_t cmd, const struct s5_addr *dst, struct s5
 		if (try_route(fd, pick.chain[i], cmd, dst, reply, app_family, job, &c) == 0) {
 			if (st)
 				sfy_route_outcome(pick.chain[i], &c, 0);
+			*gss = sfy_engine_take_gss(&c.e); /* the caller's: the relay, or BIND's reply 2 */
 			return 0;
 		}
 		int err = errno;
 		if (err == EINPROGRESS || err == EISCONN || err == EALREADY)
-			return -1; /* the event driver has it, or nothing happened */
+			return -1; /* the event driver has it (the engine went with it), or nothing happened */
+		sfy_engine_release(&c.e);
 		int kind = sfy_chain_may_fail_over(&c);
 		if (st)
 			sfy_route_outcome(pick.chain[i], &c, err);
@@ -368,21 +372,43 @@ int sfy_proxy_connect(int fd, const struct sockaddr *app_addr, socklen_t app_len
 {
 	struct sfy_fdinfo info = {.kind = SFY_FD_CONNECTED, .peer_len = app_len, .app_family = app_addr->sa_family};
 	struct s5_reply reply;
+	struct sfy_gss *g = NULL;
 	memcpy(&info.peer, app_addr, app_len < sizeof info.peer ? app_len : sizeof info.peer);
-	if (run_request(fd, S5_CMD_CONNECT, dst, &reply, info.app_family, &info) < 0)
+	if (run_request(fd, S5_CMD_CONNECT, dst, &reply, info.app_family, &info, &g) < 0)
 		return -1;
 	sfy_connect_established(fd, &info, &reply, dst);
+	if (g && sfy_gss_relay(fd, g, &info, NULL, 0) < 0) {
+		int err = errno; /* nothing may pass unprotected: the connection fails */
+		shutdown(fd, SHUT_RDWR);
+		errno = err;
+		return -1;
+	}
 	return 0;
 }
 
 int sfy_proxy_udp_associate(int ctl, const struct s5_addr *dst, struct s5_reply *reply)
 {
-	return run_request(ctl, S5_CMD_UDP_ASSOCIATE, dst, reply, sfy_cfg.proxy.ss_family, NULL);
+	struct sfy_gss *g = NULL;
+	int rc = run_request(ctl, S5_CMD_UDP_ASSOCIATE, dst, reply, sfy_cfg.proxy.ss_family, NULL, &g);
+	sfy_gss_free(g); /* never set: the chain refuses UDP ASSOCIATE with GSSAPI */
+	return rc;
 }
 
 int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, int app_family)
 {
-	return run_request(fd, S5_CMD_BIND, dst, reply1, app_family, NULL);
+	struct sfy_gss *g = NULL;
+	if (run_request(fd, S5_CMD_BIND, dst, reply1, app_family, NULL, &g) < 0)
+		return -1;
+	/* Reply 2 and the stream after it are wrapped: the context waits for
+	 * accept() by the fd's number. */
+	if (g && sfy_gss_park(fd, g) < 0) {
+		int err = errno;
+		sfy_gss_free(g);
+		shutdown(fd, SHUT_RDWR);
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 /* Reply 2 without waiting: EAGAIN until all of it is there, and nothing
@@ -410,9 +436,46 @@ static int reply2_now(int fd, struct s5_reply *reply)
 	return REAL(recv)(fd, buf, (size_t)used, MSG_DONTWAIT) == used ? 0 : -1;
 }
 
+/* Reply 2 of a GSSAPI-protected BIND without waiting: a wrapped frame
+ * (up to 64 KiB) peeked whole, then unwrapped once and taken, so that a
+ * partial frame costs nothing (unwrapping twice would look like a replay
+ * to the GSS context). */
+static int reply2_now_gss(int fd, struct sfy_gss *g, struct s5_reply *reply)
+{
+	uint8_t *buf = malloc(S5_GSS_FRAME_MAX);
+	struct sfy_chain_engine c;
+	static const struct sfy_chain socks5 = {.n = 1};
+	int rc = -1;
+	sfy_chain_start_reply(&c, &socks5, S5_CMD_BIND);
+	if (!buf || sfy_engine_use_gss(&c.e, g) < 0) {
+		free(buf);
+		errno = ENOMEM;
+		return -1;
+	}
+	ssize_t n = REAL(recv)(fd, buf, S5_GSS_FRAME_MAX, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		errno = ECONNRESET;
+	if (n > 0) {
+		size_t used = sfy_chain_feed(&c, buf, (size_t)n);
+		if (c.e.state == SFY_ENG_DONE || (c.e.state == SFY_ENG_FAILED && c.e.rep >= 0)) {
+			*reply = c.e.reply;
+			rc = REAL(recv)(fd, buf, used, MSG_DONTWAIT) == (ssize_t)used ? 0 : -1;
+		} else if (c.e.state == SFY_ENG_FAILED) {
+			errno = c.e.err;
+		} else {
+			struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+			errno = REAL(poll)(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) ? EPROTO : EAGAIN;
+		}
+	}
+	sfy_engine_take_gss(&c.e); /* still the parked one */
+	free(buf);
+	return rc;
+}
+
 int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 {
 	struct sfy_io io = {.fd = fd, .deadline = sfy_deadline_after(sfy_cfg.bind_timeout_ms)};
+	struct sfy_gss *g = sfy_gss_parked(fd); /* reply 1 was wrapped: so is reply 2 */
 	int rc;
 	if (wait) {
 		/* The second reply comes from the route's last hop, a SOCKS5 one
@@ -420,8 +483,13 @@ int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 		static const struct sfy_chain socks5 = {.n = 1};
 		struct sfy_chain_engine c;
 		sfy_chain_start_reply(&c, &socks5, S5_CMD_BIND);
+		if (g && sfy_engine_use_gss(&c.e, g) < 0)
+			return -1;
 		if ((rc = sfy_chain_drive(&c, &io, NULL, NULL)) == 0 || c.e.rep >= 0)
 			*reply = c.e.reply, rc = 0; /* a failure code is reported below */
+		sfy_engine_take_gss(&c.e); /* still the parked one */
+	} else if (g) {
+		rc = reply2_now_gss(fd, g, reply);
 	} else {
 		rc = reply2_now(fd, reply);
 	}

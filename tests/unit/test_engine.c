@@ -225,11 +225,13 @@ static void methods_table(void **state)
 	(void)state;
 	size_t n;
 	const struct sfy_auth_method *m = sfy_auth_methods(&n);
-	assert_int_equal(n, 2);
-	assert_int_equal(m[0].id, S5_METHOD_USERPASS);
-	assert_int_equal(m[1].id, S5_METHOD_NONE);
-	assert_true(m[0].usable(&AUTH));
-	assert_false(m[0].usable(&NOAUTH));
+	assert_int_equal(n, 3);
+	assert_int_equal(m[0].id, S5_METHOD_GSSAPI); /* offered only with gssapi = yes */
+	assert_false(m[0].usable(&AUTH));
+	assert_int_equal(m[1].id, S5_METHOD_USERPASS);
+	assert_int_equal(m[2].id, S5_METHOD_NONE);
+	assert_true(m[1].usable(&AUTH));
+	assert_false(m[1].usable(&NOAUTH));
 }
 
 /* ---- the hostile matrix, as bytes ---------------------------------- */
