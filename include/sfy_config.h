@@ -104,7 +104,8 @@ struct sfy_config {
 	int connect_timeout_ms;
 	int handshake_timeout_ms;  /* this and the two above: 0 = no limit of ours */
 	int pipeline;              /* greeting, auth and request in one write */
-	int gssapi;                /* offer GSSAPI (RFC 1961) at each route's last SOCKS5 hop */
+	int gssapi;                /* offer GSSAPI (RFC 1961) at each route's last SOCKS5 hop;
+				    * 2 (required): offer nothing else there */
 	int gss_level;             /* SFY_GSS_INTEGRITY or SFY_GSS_CONFIDENTIALITY (the default) */
 	int log_level;
 	int sealed_mode;           /* enum sfy_sealed_mode: 0 (no) is the default */

@@ -41,7 +41,7 @@ struct sfy_hop {
 	const char *pass;
 	int pipeline;     /* greeting, auth and request in one write (SOCKS5) */
 	enum sfy_hop_type type;
-	/* RFC 1961: offer GSSAPI first (SOCKS5 only), for this host-based
+	/* RFC 1961: offer GSSAPI first (SOCKS5 only; 2: GSSAPI only), for this host-based
 	 * service name ("rcmd@proxy.example.com") at this protection level
 	 * (SFY_GSS_INTEGRITY or SFY_GSS_CONFIDENTIALITY, include/sfy_gss.h). */
 	int gssapi;

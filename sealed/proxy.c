@@ -138,6 +138,10 @@ static void *worker(void *arg)
 		fcntl(j->sock, F_SETFL, flags | O_NONBLOCK);
 	if (route) {
 		sfy_chain_start(&c, route, S5_CMD_CONNECT, &j->dst);
+		/* A protected session needs the library's relay inside the
+		 * program: a program the preload cannot reach has none. */
+		if (route->hop[route->n - 1].hop.gssapi)
+			sfy_chain_fail(&c, EACCES, "gssapi (not available in sealed mode to a program the preload cannot reach)");
 		if (c.e.state != SFY_ENG_FAILED) {
 			c.e.step = "connect to proxy";
 			if (connect_proxy(j->sock, &route->hop[0]) == 0) {
@@ -149,6 +153,7 @@ static void *worker(void *arg)
 			}
 		}
 		err = rc == 0 ? 0 : c.e.err ? c.e.err : errno;
+		sfy_engine_release(&c.e);
 		if (st)
 			sfy_route_outcome(route, &c, err);
 		if (rc < 0 && (c.at > 0 || c.e.step[0] != 'c'))

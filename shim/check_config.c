@@ -2,6 +2,7 @@
  * from, the session pool, and whether sealed mode can run here.  The live
  * probe of the proxy is in shim/check.c. */
 #include "check.h"
+#include "sfy_gss.h"
 #include "sealed.h"
 #include "session.h"
 #include "sfy_routes.h"
@@ -89,6 +90,25 @@ static void print_dns(const struct sfy_config *cfg)
 		       "                      Also for res_query/res_send and friends, and getaddrinfo_a.\n");
 	else
 		printf("  port 53           = DNS goes out as the program sends it (remote_dns = no)\n");
+}
+
+/* GSSAPI (RFC 1961): the keys, the service name route 1 would use, and
+ * whether the GSS-API library loads here. */
+static void print_gssapi(const struct sfy_config *cfg)
+{
+	char why[200];
+	printf("  gssapi            = %s\n", yes_no(cfg->gssapi));
+	if (!cfg->gssapi)
+		return;
+	const struct sfy_chain *r = &cfg->routes[0];
+	const struct sfy_hop *last = r->n > 0 ? &r->hop[r->n - 1].hop : NULL;
+	printf("  gssapi_service    = %s%s\n", last && last->gss_service ? last->gss_service : "(none)",
+	       cfg->gss_service[0] ? "" : " (default: rcmd@ + the proxy's host)");
+	printf("  gssapi_protection = %s\n", cfg->gss_level == SFY_GSS_INTEGRITY ? "integrity" : "confidentiality");
+	if (sfy_gss_load(why, sizeof why) == 0)
+		printf("  gssapi library    = libgssapi_krb5.so.2 (loaded; credentials from KRB5CCNAME or the default cache)\n");
+	else
+		printf("  gssapi library    = NOT USABLE: %s; every GSSAPI connection fails (EACCES)\n", why);
 }
 
 /* A chain as "socks5h://a:1080 > socks5h://b:1085" (credentials as user:***). */
@@ -184,6 +204,7 @@ void sfy_check_print_config(const struct sfy_config *cfg)
 	printf("  bind_timeout      = %gs%s\n", cfg->bind_timeout_ms / 1e3, cfg->bind_timeout_ms ? "" : " (no limit)");
 	printf("  udp               = %s\n", cfg->udp_mode == SFY_UDP_ALLOW ? "allow" : cfg->udp_mode == SFY_UDP_BLOCK ? "block" : "proxy (UDP ASSOCIATE)");
 	printf("  pipeline          = %s\n", yes_no(cfg->pipeline));
+	print_gssapi(cfg);
 	printf("  connect_timeout   = %gs%s\n", cfg->connect_timeout_ms / 1e3, cfg->connect_timeout_ms ? "" : NO_LIMIT_NOTE);
 	printf("  handshake_timeout = %gs%s\n", cfg->handshake_timeout_ms / 1e3, cfg->handshake_timeout_ms ? "" : NO_LIMIT_NOTE);
 	printf("  log_level         = %s\n", levels[cfg->log_level]);

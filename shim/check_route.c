@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sfy_chain.h"
+#include "sfy_gss.h"
 #include "sfy_wire.h"
 
 static double ms_since(long long t0)
@@ -69,11 +70,20 @@ int sfy_check_probe_route(const struct sfy_config *cfg, const struct sfy_chain *
 	struct sfy_io io = {.fd = fd, .deadline = sfy_now_ms() + (cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 10000)};
 	long long hop_t0 = sfy_now_us();
 	int rc = sfy_chain_drive(&c, &io, hop_reached, &hop_t0);
+	int level;
+	if (sfy_engine_gss_level(&c.e, &level)) {
+		/* The context and the level were agreed before the request. */
+		printf("hop %d     gssapi context ok: %s authenticated us as the holder of a ticket for %s\n", c.at + 1,
+		       route->hop[c.at].text, route->hop[c.at].hop.gss_service);
+		printf("hop %d     gssapi protection ok: %s (every byte from here on is wrapped)\n", c.at + 1,
+		       level == SFY_GSS_CONFIDENTIALITY ? "confidentiality" : "integrity");
+	}
 	if (rc == 0)
 		printf("hop %d     ok in %.1f ms: CONNECT %s through %s\n", c.at + 1, ms_since(hop_t0), what,
 		       route->hop[c.at].text);
 	else
 		failed(&c, hop_t0);
+	sfy_engine_release(&c.e);
 	close(fd);
 	return rc;
 }

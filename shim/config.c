@@ -236,8 +236,13 @@ static const char *apply_key(struct sfy_config *cfg, const char *key, const char
 		return parse_bool(val, &cfg->direct_loopback) < 0 ? "expected yes or no" : NULL;
 	if (strcmp(key, "pipeline") == 0)
 		return parse_bool(val, &cfg->pipeline) < 0 ? "expected yes or no" : NULL;
-	if (strcmp(key, "gssapi") == 0)
-		return parse_bool(val, &cfg->gssapi) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "gssapi") == 0) {
+		/* required: GSSAPI alone is offered, so no proxy can choose
+		 * an unprotected method instead. */
+		if (strcmp(val, "required") == 0)
+			return cfg->gssapi = 2, NULL;
+		return parse_bool(val, &cfg->gssapi) < 0 ? "expected yes, no or required" : NULL;
+	}
 	if (strcmp(key, "gssapi_protection") == 0) {
 		if (strcmp(val, "integrity") == 0)
 			cfg->gss_level = SFY_GSS_INTEGRITY;

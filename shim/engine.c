@@ -11,10 +11,10 @@
 
 /* ------------------------------------------------------------ methods */
 
+/* gssapi = required: no other method may be chosen. */
 static int none_usable(const struct sfy_hop *hop)
 {
-	(void)hop;
-	return 1;
+	return hop->gssapi != 2;
 }
 
 static int none_begin(struct sfy_engine *e)
@@ -25,7 +25,7 @@ static int none_begin(struct sfy_engine *e)
 
 static int userpass_usable(const struct sfy_hop *hop)
 {
-	return hop->user && hop->user[0];
+	return hop->user && hop->user[0] && hop->gssapi != 2;
 }
 
 /* RFC 1929: VER ULEN UNAME PLEN PASSWD. */
@@ -238,7 +238,7 @@ static void got_method(struct sfy_engine *e)
 		return;
 	}
 	if (id == S5_METHOD_UNACCEPTABLE) {
-		sfy_engine_fail(e, EACCES, userpass_usable(e->hop) ? "greeting (proxy accepts none of our methods)"
+		sfy_engine_fail(e, EACCES, userpass_usable(e->hop) || e->hop->gssapi ? "greeting (proxy accepts none of our methods)"
 						     : "greeting (proxy requires authentication; set a username and password)");
 		return;
 	}

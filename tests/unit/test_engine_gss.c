@@ -44,6 +44,19 @@ static void greeting_offers_gssapi_first(void **state)
 	assert_int_equal(n, sizeof want2);
 	assert_memory_equal(out, want2, n);
 	sfy_engine_release(&e);
+	/* gssapi = required: nothing else, credentials or not. */
+	struct sfy_hop only = GSS_AUTH;
+	only.gssapi = 2;
+	start(&e, &only);
+	assert_int_equal(sfy_engine_want(&e, &out, &n, &max), SFY_WANT_WRITE);
+	static const uint8_t want3[] = {5, 1, S5_METHOD_GSSAPI};
+	assert_int_equal(n, sizeof want3);
+	assert_memory_equal(out, want3, n);
+	sfy_engine_sent(&e, n);
+	/* ...and a proxy that picks "none" all the same is refused. */
+	sfy_engine_feed(&e, (const uint8_t[]){5, S5_METHOD_NONE}, 2);
+	assert_int_equal(sfy_engine_want(&e, &out, &n, &max), SFY_WANT_FAILED);
+	assert_int_equal(e.err, EPROTO);
 }
 
 static void frame_sizes(void **state)
