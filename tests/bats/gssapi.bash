@@ -19,6 +19,8 @@
 #   start_bulk                   bulk.py destination on 127.0.0.3; sets
 #                        BULK_PORT and BULK_LOG
 #   gss_wait_records N / gss_expect KEY VALUE [INDEX] / gss_get INDEX KEY
+#   bulk_expect KEY VALUE        the bulk destination's last record
+#   gss_check_truncation OUTPUT FAIL_RE   attempts against truncate --each
 #
 # Principals: alice (password KRB_PASS), rcmd/localhost and rcmd/127.0.0.1
 # (both in the server's keytab), other/localhost (known to the KDC, not in
@@ -56,10 +58,13 @@ start_kdc() {
 	kinit_user
 }
 
+# kadmin_q QUERY: kadmin.local exits 0 even when a query fails.
 kadmin_q() {
-	kadmin.local -r "$KRB_REALM" -q "$1" >"$KRB_DIR/kadmin.out" 2>&1 &&
-		! grep -qi 'error\|not found\|failed' "$KRB_DIR/kadmin.out" ||
+	if ! kadmin.local -r "$KRB_REALM" -q "$1" >"$KRB_DIR/kadmin.out" 2>&1 ||
+		grep -qi 'error\|not found\|failed' "$KRB_DIR/kadmin.out"; then
 		fail "kadmin.local -q '$1' failed:" "$(cat "$KRB_DIR/kadmin.out")"
+		return 1
+	fi
 }
 
 write_krb5_conf() {
@@ -190,4 +195,34 @@ bulk_expect() {
 		sleep 0.05
 	done
 	TS_RECORD=$BULK_LOG expect_record "$@"
+}
+
+# gss_check_truncation OUTPUT FAIL_RE: OUTPUT has one "attempt=I RESULT"
+# line per connection made against "--mode truncate --each" (attempt I
+# got the first I octets of the server's handshake); $GSS_RECORD has the
+# server's side.  Every attempt the server really cut (its record says
+# "truncated") must have a RESULT matching the regex FAIL_RE, every other
+# must start with "ok".  Prints "attempts=N cut=M" and each mismatch.
+gss_check_truncation() {
+	"$PY" - "$1" "$GSS_RECORD" "$2" <<'PYEOF'
+import json, re, sys
+out, rec_path, fail_re = sys.argv[1:4]
+attempts = dict(re.findall(r"^attempt=(\d+) (.*)$", out, re.M))
+records = {r["truncate"]: r for r in map(json.loads, open(rec_path))
+           if "truncate" in r}
+bad, cut = [], 0
+for n, result in sorted(attempts.items(), key=lambda kv: int(kv[0])):
+    r = records.get(int(n))
+    if r is None:
+        bad.append("no record for truncate=%s" % n)
+    elif "truncated" in r.get("stopped", ""):
+        cut += 1
+        if not re.search(fail_re, result):
+            bad.append("cut at %s: %s" % (n, result))
+    elif not result.startswith("ok"):
+        bad.append("whole handshake at %s: %s" % (n, result))
+print("attempts=%d cut=%d" % (len(attempts), cut))
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PYEOF
 }
