@@ -28,17 +28,16 @@ travel wrapped.  Names only resolve through --map; destinations are
 loopback only.
 
 --record FILE: one JSON line per connection, written when it ends:
-  methods, method, principal, target, ctx_flags, ctx_tokens,
-  level_asked, level_granted, level_msg_conf (did the client encrypt the
-  level octet: it must not), conf (the distinct "encrypted" flags of the
-  client's mtyp 3 tokens), conf_violations (tokens whose protection did
-  not match the level), cmd, host, port, atyp, rep, connected_to (and the
-  BIND fields of socks5_bind.py), request_tokens, client_frames,
-  server_frames, up_bytes (client -> destination, plain), down_bytes,
-  hs_sent (octets the server sent up to and including the last SOCKS
-  reply: the length of its "first messages"), violations (framing errors
-  by the client), gss_error, error, client_close_ms (after a hostile
-  message: how long until the client closed), truncate.
+  methods, method, principal, target, ctx_flags, ctx_tokens; level_asked,
+  level_granted, level_msg_conf (the client encrypted the level octet: it
+  must not); conf (the distinct "encrypted" flags of the client's mtyp 3
+  tokens), conf_violations (tokens not protected as the level says); cmd,
+  host, port, atyp, rep, connected_to and socks5_bind.py's BIND fields;
+  request_tokens, client_frames, server_frames, up_bytes (client ->
+  destination, plain), down_bytes; hs_sent (octets sent up to the end of
+  the last SOCKS reply: the "first messages"); violations (the client's
+  framing errors), gss_error, error, stopped, client_close_ms (after a
+  hostile message: how long the client took to close), truncate.
 
 --mode (NAME or NAME=VALUE): see MODES below; "--frame KIND" picks the
 server frame a framing mode damages: context (default), level, reply, data.
@@ -217,13 +216,10 @@ class GssServer(Behaviour):
     def choose_method(self, methods):
         return R.METHOD_GSSAPI if R.METHOD_GSSAPI in methods else 0xFF
 
-    def acceptor_creds(self):
-        return self.server.creds
-
     def establish_context(self):
         """RFC 1961 sections 3.4-3.7: loop until the context is complete."""
         self.ctx = gssapi.SecurityContext(usage="accept",
-                                          creds=self.acceptor_creds())
+                                          creds=self.server.creds)
         self.rec["ctx_tokens"] = 0
         while not self.ctx.complete:
             token = self.read_frame(R.MTYP_CONTEXT)
