@@ -50,6 +50,12 @@ go:golang-go
 /usr/include/liburing.h:liburing-dev
 tinyproxy:tinyproxy
 proxychains4:proxychains4
+/usr/sbin/krb5kdc:krb5-kdc
+/usr/sbin/kdb5_util:krb5-kdc
+/usr/sbin/kadmin.local:krb5-admin-server
+kinit:krb5-user
+/usr/lib/python3/dist-packages/gssapi:python3-gssapi
+/usr/include/gssapi/gssapi.h:libkrb5-dev
 "
 
 missing=
