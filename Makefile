@@ -48,6 +48,13 @@ $(B)/tests/pool_kill: tests/c/pool_kill.c shim/pool.c shim/session_obj.c $(CONFI
 	@mkdir -p $(@D)
 	$(CC) $(BASE) -DSFY_POOL_TEST_HOOK -O1 -g -pthread -o $@ $< shim/pool.c shim/session_obj.c $(CONFIG_SRCS)
 
+# The GSSAPI data relay (shim/relay.h) driven with a fake protection: the
+# whole library linked in (its hooks as the program's own functions), with
+# the sanitizers, so that leaks and races in the relay fail it.
+$(B)/tests/relay_test: tests/c/relay_test.c $(LIB_SRCS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) -DSFY_LIBRARY -O1 -g $(SAN) -o $@ $< $(LIB_SRCS) $(LIBS)
+
 deps:
 	sh scripts/install-deps.sh
 

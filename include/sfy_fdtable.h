@@ -21,6 +21,7 @@ enum sfy_fd_kind {
 	SFY_FD_DNS_UDP,        /* UDP "connected" to a nameserver we answer for (peer) */
 	SFY_FD_DNS_TCP,        /* TCP to a nameserver we answer for (peer) */
 	SFY_FD_UDP_PROXY,      /* UDP "connected" to a destination behind UDP ASSOCIATE (peer) */
+	SFY_FD_RELAYED,        /* a protected CONNECT/BIND stream: our socketpair end at the fd (shim/relay.h); peer, local as CONNECTED */
 };
 
 #define SFY_FD_MAX_EPOLL 4

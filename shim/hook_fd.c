@@ -7,6 +7,7 @@
 #include "async.h"
 #include "dns_pkt.h"
 #include "internal_fd.h"
+#include "relay.h"
 #include "udp_assoc.h"
 
 #include <errno.h>
@@ -232,21 +233,9 @@ int sfy_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 		return REAL(getsockname)(fd, addr, len);
 	if (REAL(getsockname)(fd, (struct sockaddr *)&real, &rlen) < 0)
 		return -1;
-	if (real.ss_family == info.app_family) {
-		sfy_copy_sockaddr(&real, rlen, addr, len);
-		return 0;
-	}
-	/* The socket was replaced to reach the proxy: answer in the program's
-	 * family, with the wildcard address and the real local port. */
-	in_port_t port = real.ss_family == AF_INET ? ((struct sockaddr_in *)&real)->sin_port
-						   : ((struct sockaddr_in6 *)&real)->sin6_port;
-	if (info.app_family == AF_INET) {
-		struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = port};
-		sfy_copy_sockaddr(&s, sizeof s, addr, len);
-	} else {
-		struct sockaddr_in6 s = {.sin6_family = AF_INET6, .sin6_port = port};
-		sfy_copy_sockaddr(&s, sizeof s, addr, len);
-	}
+	struct sockaddr_storage shown;
+	socklen_t slen = sfy_sockname_for_app(&real, rlen, info.app_family, &shown);
+	sfy_copy_sockaddr(&shown, slen, addr, len);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
  * program was ever associated). */
 #include "async.h"
 #include "dns_pkt.h"
+#include "relay.h"
 #include "udp_assoc.h"
 
 #include <errno.h>
@@ -207,7 +208,8 @@ SFY_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 }
 
 /* SO_ERROR: 0 while the handshake runs (as while a connect() is under
- * way), its error once (then 0, as the kernel clears its own). */
+ * way), its error once (then 0, as the kernel clears its own).  A relayed
+ * fd (relay.h) answers for the TCP socket behind it. */
 SFY_EXPORT int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
 {
 	if (__builtin_expect(sfy_async_any(), 0) && level == SOL_SOCKET && name == SO_ERROR && value && len &&
@@ -223,5 +225,8 @@ SFY_EXPORT int getsockopt(int fd, int level, int name, void *value, socklen_t *l
 			break;
 		}
 	}
+	int rc;
+	if (__builtin_expect(sfy_relay_any(), 0) && sfy_relay_getsockopt(fd, level, name, value, len, &rc))
+		return rc;
 	return REAL(getsockopt)(fd, level, name, value, len);
 }

@@ -4,6 +4,7 @@
 #include "shim.h"
 #include "async.h"
 #include "dns_pkt.h"
+#include "relay.h"
 
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -32,9 +33,13 @@ SFY_EXPORT int socket(int domain, int type, int protocol)
 	return sfy_socket(domain, type, protocol);
 }
 
+/* A relayed fd (relay.h): the connection's options go to the TCP socket. */
 SFY_EXPORT int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
 {
-	int rc = REAL(setsockopt)(fd, level, name, value, len);
+	int rc;
+	if (__builtin_expect(sfy_relay_any(), 0) && sfy_relay_setsockopt(fd, level, name, value, len, &rc))
+		return rc;
+	rc = REAL(setsockopt)(fd, level, name, value, len);
 	if (rc == 0 && level == SOL_SOCKET && (name == SO_SNDTIMEO
 #if defined(SO_SNDTIMEO_NEW) && SO_SNDTIMEO_NEW != SO_SNDTIMEO
 					      || name == SO_SNDTIMEO_NEW

@@ -17,6 +17,27 @@ static pthread_mutex_t ifd_lock = PTHREAD_MUTEX_INITIALIZER;
 static int slot_fd[SFY_IFD_MAX]; /* handle -> fd + 1; 0: free */
 static uint8_t mark[SFY_FD_MAX]; /* 1: this number is ours */
 
+/* fork(): the relay thread (shim/relay.c) does its I/O with the registry
+ * locked, often; a child forked while it did would inherit the lock held
+ * by a thread it does not have, and its first close_range() would hang.
+ * Registered at load, before any module that takes its own lock around
+ * ours (the relay, UDP ASSOCIATE) registers its handlers, so this prepare
+ * handler runs after theirs and the order of the locks is kept. */
+static void ifd_fork_prepare(void)
+{
+	pthread_mutex_lock(&ifd_lock);
+}
+
+static void ifd_fork_after(void)
+{
+	pthread_mutex_unlock(&ifd_lock);
+}
+
+__attribute__((constructor)) static void ifd_fork_setup(void)
+{
+	pthread_atfork(ifd_fork_prepare, ifd_fork_after, ifd_fork_after);
+}
+
 /* Where our fds go: the top of the program's range, below the soft limit,
  * so that they stay out of the way of numbers the program picks. */
 static int high_base(void)
