@@ -90,6 +90,8 @@ int sfy_chain_may_fail_over(const struct sfy_chain_engine *c);
  * Formatted into buf on demand rather than kept in e.step, so that a copy
  * of the engine never points into another copy. */
 const char *sfy_chain_step(const struct sfy_chain_engine *c, char *buf, size_t cap);
+/* A buffer for it that holds a GSS-API status text too. */
+#define SFY_CHAIN_STEP_MAX 400
 
 /* The step of hop 1 once the TCP connect is made (a driver names its own
  * step, "connect to proxy", meanwhile). */

@@ -103,7 +103,7 @@ static const struct sfy_chain *route_for(const struct job *j, struct sfy_route_s
 static void outcome(const struct job *j, const struct sfy_chain *route, const struct sfy_chain_engine *c, int err,
 		    long long t0)
 {
-	char what[300], via[SFY_CHAIN_MAX * 100] = "", step[64];
+	char what[300], via[SFY_CHAIN_MAX * 100] = "", step[SFY_CHAIN_STEP_MAX];
 	s5_addr_text(&j->dst, what, sizeof what);
 	for (int i = 0; route && i < route->n; i++) {
 		size_t used = strlen(via);

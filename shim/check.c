@@ -424,6 +424,9 @@ static int probe(const struct sfy_config *cfg, const struct target *t)
 		return -1;
 	}
 	printf("connect   ok in %.1f ms: TCP connection to %s\n", now_ms() - t0, cfg->proxy_text);
+	if (cfg->gssapi)
+		printf("gssapi    not probed here: give a destination (socksify --check HOST) to run the GSSAPI "
+		       "exchange; this probe offers %s only\n", cfg->user[0] ? "username/password and no-auth" : "no-auth");
 	/* One deadline for the whole exchange, as the library has. */
 	struct sfy_io io = {.fd = fd, .deadline = sfy_now_ms() + probe_ms(cfg->handshake_timeout_ms)};
 	int rc = -1, method = step_greeting(&io, cfg);
@@ -474,8 +477,11 @@ int main(int argc, char **argv)
 						  t.via_name ? NULL : (const struct sockaddr *)&t.sa, t.port);
 	if (argc == 2 && t.direct)
 		printf("CONNECT   skipped: %s does not use the proxy\n", t.host);
-	if (route && !t.direct && (route != &cfg.routes[0] || route->n > 1 || route->hop[0].hop.type != SFY_HOP_SOCKS5)) {
-		/* A chain, another route or another protocol: every hop of it. */
+	if (route && !t.direct &&
+	    (route != &cfg.routes[0] || route->n > 1 || route->hop[0].hop.type != SFY_HOP_SOCKS5 ||
+	     route->hop[route->n - 1].hop.gssapi)) {
+		/* A chain, another route, another protocol or GSSAPI: every hop
+		 * of it, through the engine the library drives. */
 		struct s5_addr dst;
 		target_addr(&t, &dst);
 		printf("probe: the route for %s, hop by hop\n", t.host);

@@ -34,7 +34,7 @@ static int dial(const struct sfy_chain_hop *h, long long deadline)
 
 static void failed(const struct sfy_chain_engine *c, long long t0)
 {
-	char step[64];
+	char step[SFY_CHAIN_STEP_MAX];
 	const struct sfy_engine *e = &c->e;
 	printf("hop %d     FAILED after %.1f ms at %s: ", c->at + 1, ms_since(t0), sfy_chain_step(c, step, sizeof step));
 	if (e->rep > 0)
@@ -71,14 +71,19 @@ int sfy_check_probe_route(const struct sfy_config *cfg, const struct sfy_chain *
 	long long hop_t0 = sfy_now_us();
 	int rc = sfy_chain_drive(&c, &io, hop_reached, &hop_t0);
 	int level;
+	char hop[24] = "";
+	if (route->n > 1)
+		snprintf(hop, sizeof hop, "hop %d     ", c.at + 1);
 	if (sfy_engine_gss_level(&c.e, &level)) {
 		/* The context and the level were agreed before the request. */
-		printf("hop %d     gssapi context ok: %s authenticated us as the holder of a ticket for %s\n", c.at + 1,
-		       route->hop[c.at].text, route->hop[c.at].hop.gss_service);
-		printf("hop %d     gssapi protection ok: %s (every byte from here on is wrapped)\n", c.at + 1,
+		printf("%sgssapi context    ok: a Kerberos context with %s (mutual authentication)\n", hop,
+		       route->hop[c.at].hop.gss_service);
+		printf("%sgssapi protection ok: %s; the request, the reply and every byte after them are wrapped\n", hop,
 		       level == SFY_GSS_CONFIDENTIALITY ? "confidentiality" : "integrity");
 	}
-	if (rc == 0)
+	if (rc == 0 && route->n == 1)
+		printf("CONNECT   ok in %.1f ms: %s through %s\n", ms_since(hop_t0), what, route->hop[0].text);
+	else if (rc == 0)
 		printf("hop %d     ok in %.1f ms: CONNECT %s through %s\n", c.at + 1, ms_since(hop_t0), what,
 		       route->hop[c.at].text);
 	else

@@ -202,7 +202,7 @@ void sfy_log_outcome(const struct sfy_proxy *p, const struct s5_addr *dst, const
 {
 	const struct sfy_engine *e = c ? &c->e : NULL;
 	const char *verb = !c || c->cmd == S5_CMD_CONNECT ? "connect" : c->cmd == S5_CMD_BIND ? "bind" : "udp associate";
-	char what[300], via[SFY_CHAIN_MAX * 100], at[24] = "", step[64];
+	char what[300], via[SFY_CHAIN_MAX * 100], at[24] = "", step[SFY_CHAIN_STEP_MAX];
 	if (!sfy_log_enabled(err ? SFY_LOG_WARN : SFY_LOG_INFO))
 		return;
 	s5_addr_text(dst, what, sizeof what);
