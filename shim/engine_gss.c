@@ -16,6 +16,9 @@
 
 enum { PH_CONTEXT, PH_LEVEL, PH_PROTECTED };
 
+/* Context tokens exchanged at most, both ways. */
+#define SFY_GSS_MAX_TOKENS 32
+
 struct sfy_gss_eng {
 	struct sfy_gss *g;
 	int phase;
@@ -189,7 +192,10 @@ int sfy_gss_input(struct sfy_engine *e, const uint8_t *msg, size_t len)
 		return gss_fail(e, EPROTO, s->phase == PH_CONTEXT ? "gssapi context (unexpected message type)"
 								  : "gssapi protection (unexpected message type)");
 	if (s->phase == PH_CONTEXT) {
-		s->tokens++;
+		/* Kerberos needs one round trip; a server that never lets the
+		 * context complete is not followed for ever. */
+		if (++s->tokens > SFY_GSS_MAX_TOKENS)
+			return gss_fail(e, EPROTO, "gssapi context (too many tokens)");
 		return context_step(e, msg + S5_GSS_HEADER, len - S5_GSS_HEADER);
 	}
 	return got_level(e, msg + S5_GSS_HEADER, len - S5_GSS_HEADER);

@@ -22,7 +22,7 @@ FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_DIR           := $(B)/fuzz
 FUZZ_NAMES         := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS          := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
-FUZZ_SRCS          := shim/codec.c shim/codec_gss.c shim/engine.c shim/engine_s4.c shim/engine_http.c shim/engine_gss.c shim/gss.c shim/config.c shim/config_chain.c shim/config_route.c shim/rules.c shim/hosts.c shim/dns.c
+FUZZ_SRCS          := shim/codec.c shim/codec_gss.c shim/engine.c shim/engine_s4.c shim/engine_http.c shim/engine_gss.c tests/fuzz/gss_stub.c shim/config.c shim/config_chain.c shim/config_route.c shim/rules.c shim/hosts.c shim/dns.c
 FUZZ_CFLAGS        := -std=gnu11 -D_GNU_SOURCE -Iinclude -Ishim -Wall -Wextra -Werror -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
