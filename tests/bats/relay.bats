@@ -31,3 +31,4 @@ relay_case() {
 @test "a fork child closes its copies of the relay's fds: it outlives the relay and sees the end" { relay_case fork; }
 @test "sfy_relay_start refuses what it cannot run and leaves the fd alone" { relay_case refuse; }
 @test "no spinning under backpressure, after each side's end, after a reset" { relay_case nospin; }
+@test "a program that writes and exits at once: its last bytes still reach the proxy" { relay_case exit_drain; }

@@ -433,6 +433,52 @@ static int case_nospin(void)
 	return 0;
 }
 
+/* A program that writes and exits at once: its last bytes still reach the
+ * proxy (the relay's exit drain, up to 2 s), then the end of the stream.
+ * Small TCP buffers and a proxy that starts reading 500 ms late leave
+ * most of them in the relay's end of the pair at the exit. */
+static int case_exit_drain(void)
+{
+	int app, px, base = count_fds(), cp[2], small = 32768;
+	static uint8_t data[512 * 1024], got[sizeof data + 1], plain[65536];
+	fill(data, sizeof data, 6);
+	CHECK(tcp_pair(&app, &px) == 0 && pipe(cp) == 0, "setup");
+	setsockopt(app, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	setsockopt(px, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	pid_t c = fork();
+	if (c == 0) {
+		close(px);
+		struct sfy_fdinfo info = {.app_family = AF_INET};
+		struct sfy_prot p = {&fake_ops, NULL, MAX_IN};
+		if (sfy_relay_start(app, &p, &info, NULL, 0, "exit case") < 0)
+			_exit(3);
+		fcntl(app, F_SETFL, O_NONBLOCK);
+		size_t n = 0;
+		ssize_t w;
+		while (n < sizeof data && (w = write(app, data + n, sizeof data - n)) > 0)
+			n += (size_t)w;
+		(void)!write(cp[1], &n, sizeof n);
+		exit(0);
+	}
+	close(app);
+	close(cp[1]);
+	size_t want = 0, n = 0;
+	CHECK(read(cp[0], &want, sizeof want) == sizeof want && want > 64 * 1024, "child wrote %zu bytes", want);
+	usleep(500000);
+	long r;
+	while ((r = proxy_read_frame(px, plain)) > 0 && n + (size_t)r <= sizeof got) {
+		memcpy(got + n, plain, (size_t)r);
+		n += (size_t)r;
+	}
+	int st;
+	waitpid(c, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
+	CHECK(r == 0 && n == want && !memcmp(got, data, n), "the proxy got %zu of %zu bytes (end %ld)", n, want, r);
+	close(px), close(cp[0]);
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	return 0;
+}
+
 /* sfy_relay_start refuses what it cannot run, leaving fd alone. */
 static int case_refuse(void)
 {
@@ -458,7 +504,7 @@ static const struct {
 	{"bulk", case_bulk},         {"split", case_split},       {"errors", case_errors},
 	{"halfclose", case_halfclose}, {"readiness", case_readiness}, {"zerocopy", case_zerocopy},
 	{"looks_tcp", case_looks_tcp}, {"fork", case_fork},         {"refuse", case_refuse},
-	{"nospin", case_nospin},
+	{"nospin", case_nospin},     {"exit_drain", case_exit_drain},
 };
 
 int main(int argc, char **argv)
