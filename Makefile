@@ -51,7 +51,7 @@ $(B)/tests/pool_kill: tests/c/pool_kill.c shim/pool.c shim/session_obj.c $(CONFI
 # The GSSAPI data relay (shim/relay.h) driven with a fake protection: the
 # whole library linked in (its hooks as the program's own functions), with
 # the sanitizers, so that leaks and races in the relay fail it.
-$(B)/tests/relay_test: tests/c/relay_test.c $(LIB_SRCS) $(HDRS)
+$(B)/tests/relay_test: tests/c/relay_test.c tests/c/relay_util.h $(LIB_SRCS) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) -DSFY_LIBRARY -O1 -g $(SAN) -o $@ $< $(LIB_SRCS) $(LIBS)
 
