@@ -43,6 +43,7 @@ struct sfy_fdinfo {
 	socklen_t local_len;
 	int app_family;               /* family the program created; differs when swapped */
 	int bind_errno;               /* BIND_DONE after a failure: accept() repeats it */
+	int wrapped;                  /* BIND_WAITING: GSSAPI-protected (its context parked by fd, sfy_gss_park) */
 	int n_epoll;
 	struct sfy_epoll_reg epoll[SFY_FD_MAX_EPOLL];
 };

@@ -127,6 +127,7 @@ int sfy_bind_start(int fd, struct sfy_fdinfo *info)
 		return -1;
 	}
 	info->kind = SFY_FD_BIND_WAITING;
+	info->wrapped = sfy_gss_parked(fd) != NULL; /* GSSAPI: reply 2 and the stream are wrapped */
 	info->local_len = sfy_socks_to_sockaddr(&reply1.bnd, info->app_family, &info->local, 0);
 	sfy_fd_set(fd, info);
 	return 0;
@@ -239,6 +240,11 @@ static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 		return -1;
 	}
 	struct sfy_gss *g = sfy_gss_unpark(fd); /* a GSSAPI BIND: the stream is wrapped */
+	if (info->wrapped && !g) { /* its context is gone: never show wrapped bytes as plain */
+		REAL(close)(stream);
+		errno = EPROTO;
+		return -1;
+	}
 	int nfd = hand_over_stream(fd, stream, flags, info, &reply2);
 	if (nfd >= 0) {
 		struct sfy_fdinfo accepted;
