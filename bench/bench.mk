@@ -4,13 +4,14 @@
 #   make bench BENCH_README=1  also put the table into bench/README.md
 #   make bench-sealed          sealed mode's cost (bench/sealed.py, issue 17)
 #   make bench-chain           cost per extra hop of a chain (bench/chain.py, issue 14)
+#   make bench-gssapi          GSSAPI protection against plain SOCKS5 (bench/gssapi.py, issue 15)
 # Not part of `make test`.  Needs root (private network namespace, apt-get).
 BENCH_PKGS := proxychains4 tsocks torsocks dante-client dante-server curl \
 	strace valgrind time python3 iproute2 hyperfine
 BENCH_BINS := $(B)/bench/connbench $(B)/bench/srv $(B)/bench/spawn $(B)/bench/lookup $(B)/bench/udpbench \
 	$(B)/bench/libempty.so
 
-.PHONY: bench bench-deps bench-sealed bench-chain
+.PHONY: bench bench-deps bench-sealed bench-chain bench-gssapi
 $(B)/bench/libempty.so: bench/empty.c
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O2 -fPIC -shared -o $@ $<
@@ -40,3 +41,9 @@ bench-sealed: bench-deps all $(B)/bench/connbench $(B)/bench/srv $(B)/bench/spaw
 # and 3 danted hops on loopback, socksify against proxychains4 strict_chain.
 bench-chain: bench-deps $(B)/libsocksify.so $(B)/bench/connbench $(B)/bench/srv
 	BENCH_QUICK=$(BENCH_QUICK) python3 bench/chain.py
+
+# What GSSAPI protection costs (issue 15): bench/gssapi.py, a private KDC, the
+# RFC 1961 test server and 64 MiB each way.  Needs the Kerberos packages of
+# scripts/install-deps.sh (krb5-kdc, krb5-admin-server, krb5-user, python3-gssapi).
+bench-gssapi: bench-deps $(B)/libsocksify.so
+	BENCH_QUICK=$(BENCH_QUICK) /usr/bin/python3 bench/gssapi.py
