@@ -458,7 +458,7 @@ static void link_gss(struct sfy_config *cfg, struct sfy_chain *c)
 {
 	for (int i = 0; i < c->n; i++) {
 		struct sfy_chain_hop *h = &c->hop[i];
-		h->hop.gssapi = cfg->gssapi && i == c->n - 1 && h->hop.type == SFY_HOP_SOCKS5;
+		h->hop.gssapi = i == c->n - 1 && h->hop.type == SFY_HOP_SOCKS5 ? cfg->gssapi : 0; /* 2: required */
 		h->hop.gss_level = cfg->gss_level;
 		gss_default_service(h);
 		h->hop.gss_service = cfg->gss_service[0] ? cfg->gss_service : h->gss_default;

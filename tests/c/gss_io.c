@@ -14,6 +14,9 @@
  *     sendfile(2); meanwhile (a thread) moves everything it receives to
  *     OUTFILE with splice(2) through a pipe.  Prints "sent=N" and
  *     "received=N"; failures "error: STEP: ENAME (strerror)", exit 1.
+ *     First, "copy_file_range=ENAME": what copy_file_range(2) from UPFILE
+ *     to the socket gave (the kernel copies between regular files only:
+ *     EINVAL on any socket, relayed or not); nothing is sent by it.
  */
 #include "testutil.h"
 
@@ -159,6 +162,10 @@ static int files(char **argv)
 		tu_report_errno("connect", err);
 		return 1;
 	}
+	ssize_t c = copy_file_range(in, NULL, s.sock, NULL, 1, 0);
+	printf("copy_file_range=%s\n", c < 0 ? tu_errname(errno) : "ok");
+	if (c > 0) /* it did send a byte after all: the server would see junk */
+		return 1;
 	pthread_create(&t, NULL, splice_down, &s);
 	snprintf(head, sizeof(head), "BULK %lld %s\n", (long long)st.st_size, argv[3]);
 	err = tu_send_all(s.sock, head, strlen(head));
