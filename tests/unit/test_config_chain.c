@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "sfy_config.h"
+#include "sfy_gss.h"
 
 static struct sfy_config cfg; /* large: off the stack */
 
@@ -326,6 +327,53 @@ static void test_pick_and_retry_after(void **state)
 	expect_error("retry_after = 86401\n", "expected whole seconds");
 }
 
+/* GSSAPI (issue 15): the keys, their defaults and their errors. */
+static void test_gssapi_keys(void **state)
+{
+	(void)state;
+	expect_ok("proxy = socks5h://127.0.0.1:1080\n");
+	sfy_config_link(&cfg);
+	assert_int_equal(cfg.gssapi, 0);
+	assert_int_equal(cfg.gss_level, SFY_GSS_CONFIDENTIALITY);
+	assert_int_equal(cfg.routes[0].hop[0].hop.gssapi, 0);
+	expect_ok("proxy = socks5h://127.0.0.1:1080\ngssapi = yes\n");
+	sfy_config_link(&cfg);
+	const struct sfy_hop *h = &cfg.routes[0].hop[0].hop;
+	assert_int_equal(h->gssapi, 1);
+	assert_string_equal(h->gss_service, "rcmd@127.0.0.1"); /* rcmd@ + the host as written */
+	assert_int_equal(h->gss_level, SFY_GSS_CONFIDENTIALITY);
+	expect_ok("proxy = socks5h://alice:pw@[2001:db8::1]:1080\ngssapi = required\ngssapi_protection = integrity\n");
+	sfy_config_link(&cfg);
+	h = &cfg.routes[0].hop[0].hop;
+	assert_int_equal(h->gssapi, 2);
+	assert_string_equal(h->gss_service, "rcmd@2001:db8::1");
+	assert_int_equal(h->gss_level, SFY_GSS_INTEGRITY);
+	expect_ok("proxy = socks5h://localhost:1080\ngssapi = yes\ngssapi_service = socks@proxy.example.com\n");
+	sfy_config_link(&cfg);
+	assert_string_equal(cfg.routes[0].hop[0].hop.gss_service, "socks@proxy.example.com");
+	expect_error("gssapi = maybe\n", "expected yes, no or required");
+	expect_error("gssapi_protection = secret\n", "expected integrity or confidentiality");
+	expect_error("gssapi_service = rcmd\n", "expected SERVICE@HOST");
+	expect_error("gssapi_service = @host\n", "expected SERVICE@HOST");
+	expect_error("gssapi_service = rcmd@\n", "expected SERVICE@HOST");
+	expect_error("gssapi_service = a@b@c\n", "expected SERVICE@HOST");
+}
+
+/* Only a route's last hop offers GSSAPI, and only a SOCKS5 one; its
+ * default service names that hop. */
+static void test_gssapi_last_hop_only(void **state)
+{
+	(void)state;
+	expect_ok("proxy = socks5h://127.0.0.1:1080, socks5h://inner.example:1085\n"
+		  "proxy = socks5h://127.0.0.1:1081, http://127.0.0.2:3128\ngssapi = yes\n");
+	sfy_config_link(&cfg);
+	assert_int_equal(cfg.routes[0].hop[0].hop.gssapi, 0);
+	assert_int_equal(cfg.routes[0].hop[1].hop.gssapi, 1);
+	assert_string_equal(cfg.routes[0].hop[1].hop.gss_service, "rcmd@inner.example");
+	assert_int_equal(cfg.routes[1].hop[0].hop.gssapi, 0);
+	assert_int_equal(cfg.routes[1].hop[1].hop.gssapi, 0); /* HTTP CONNECT has no GSSAPI */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +389,8 @@ int main(void)
 		cmocka_unit_test(test_route_rules),
 		cmocka_unit_test(test_route_errors),
 		cmocka_unit_test(test_pick_and_retry_after),
+		cmocka_unit_test(test_gssapi_keys),
+		cmocka_unit_test(test_gssapi_last_hop_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

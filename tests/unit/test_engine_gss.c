@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "sfy_chain.h"
 #include "sfy_engine.h"
 #include "sfy_gss.h"
 
@@ -168,6 +169,23 @@ static void reply_engine_bad_frames(void **state)
 	}
 }
 
+/* UDP ASSOCIATE through a GSSAPI hop is refused before anything is sent
+ * (RFC 1961's per-datagram wrapping is not implemented). */
+static void udp_refused(void **state)
+{
+	(void)state;
+	struct sfy_chain chain = {.n = 1};
+	chain.hop[0].hop = GSS;
+	struct sfy_chain_engine c;
+	struct s5_addr dst = {.atyp = S5_ATYP_IPV4};
+	sfy_chain_start(&c, &chain, S5_CMD_UDP_ASSOCIATE, &dst);
+	assert_int_equal(c.e.state, SFY_ENG_FAILED);
+	assert_int_equal(c.e.err, EOPNOTSUPP);
+	assert_int_equal(sfy_chain_may_fail_over(&c), SFY_CHAIN_UNSUITED);
+	sfy_chain_start(&c, &chain, S5_CMD_CONNECT, &dst);
+	assert_int_not_equal(c.e.state, SFY_ENG_FAILED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +195,7 @@ int main(void)
 		cmocka_unit_test(unoffered_gssapi),
 		cmocka_unit_test(reply_engine_reads_frames),
 		cmocka_unit_test(reply_engine_bad_frames),
+		cmocka_unit_test(udp_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
