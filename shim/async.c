@@ -248,11 +248,6 @@ static int connected(struct entry *a, short seen)
 	return -1;
 }
 
-/* Move the exchange as far as the socket lets it, without waiting: after
- * a write, the answer cannot be there yet, so the next read waits for the
- * program's next wait (no recv() spent on EAGAIN).  seen: the events a
- * wait reported (0: unknown).  Caller holds a->lock; a is connecting or
- * handshaking. */
 /* Let a held-back attempt go: its TCP connect to the proxy starts now. */
 static void start_queued(struct entry *a)
 {
@@ -276,7 +271,7 @@ static void start_queued(struct entry *a)
 
 /* A held-back attempt: go once no sibling is under way and its wake time
  * came (or at once when force: the program blocks on it). */
-static int queued_go(struct entry *a, int force)
+int ae_queued_go(struct entry *a, int force)
 {
 	if (!force && sibling_pending(a)) {
 		__atomic_store_n(&a->wake, SFY_NO_DEADLINE, __ATOMIC_RELAXED);
@@ -289,10 +284,15 @@ static int queued_go(struct entry *a, int force)
 	return a->state == A_CONNECTING || a->state == A_HANDSHAKE;
 }
 
-static void ae_step(struct entry *a, short seen)
+/* Move the exchange as far as the socket lets it, without waiting: after
+ * a write, the answer cannot be there yet, so the next read waits for the
+ * program's next wait (no recv() spent on EAGAIN).  seen: the events a
+ * wait reported (0: unknown).  Caller holds a->lock; a is connecting,
+ * handshaking or held back. */
+void ae_step(struct entry *a, short seen)
 {
 	int wrote = 0;
-	if (a->state == A_QUEUED && !queued_go(a, 0))
+	if (a->state == A_QUEUED && !ae_queued_go(a, 0))
 		return;
 	if (sfy_now_ms() >= a->deadline) {
 		fail(a, ETIMEDOUT, NULL);
@@ -504,75 +504,6 @@ int sfy_async_touch(int fd, int consume, int *err)
 {
 	struct entry *a = ae_busy(fd);
 	return a ? ae_touch(a, consume, err, 0) : SFY_ASYNC_NONE;
-}
-
-/* A blocking call on a handshaking fd (the program made it blocking
- * again): wait for the end, as the kernel waits out a connect, within the
- * handshake's deadline.  No lock is held while waiting. */
-static void settle(struct entry *a)
-{
-	for (;;) {
-		pthread_mutex_lock(&a->lock);
-		int pending = ae_pending_state(a->state) && ae_mine(a);
-		if (pending && a->state == A_QUEUED)
-			queued_go(a, 1); /* the program blocks on this one: let it go */
-		if (pending && a->state != A_FAILED)
-			ae_step(a, 0);
-		pending = pending && (a->state == A_CONNECTING || a->state == A_HANDSHAKE);
-		struct pollfd p = {.fd = a->fd, .events = pending ? ae_interest(a) : 0};
-		long long left = pending ? a->deadline - sfy_now_ms() : 0;
-		if (pending)
-			ae_arm(a);
-		pthread_mutex_unlock(&a->lock);
-		if (!pending)
-			return;
-		if (REAL(poll)(&p, 1, left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR)
-			return;
-	}
-}
-
-/* fd's state, waiting for the handshake's end first when fd is blocking. */
-static int touch_settled(int fd, int consume, int *err)
-{
-	int st = sfy_async_touch(fd, consume, err);
-	if (st == SFY_ASYNC_PENDING && sfy_fd_nonblocking(fd) == 0) {
-		settle(ae_get(fd, 0));
-		st = sfy_async_touch(fd, consume, err);
-	}
-	return st;
-}
-
-int sfy_async_io_check(int fd)
-{
-	int err = 0, saved = errno;
-	switch (touch_settled(fd, 1, &err)) {
-	case SFY_ASYNC_PENDING:
-		errno = EAGAIN; /* as on a socket whose connect() is under way */
-		return -1;
-	case SFY_ASYNC_FAILED:
-		errno = err;
-		return -1;
-	default:
-		errno = saved;
-		return 0;
-	}
-}
-
-int sfy_async_connect_again(int fd, int *rc)
-{
-	int err = 0;
-	switch (touch_settled(fd, 1, &err)) {
-	case SFY_ASYNC_PENDING:
-		err = EALREADY;
-		break;
-	case SFY_ASYNC_FAILED:
-		break;
-	default:
-		return 0;
-	}
-	errno = err;
-	*rc = -1;
-	return 1;
 }
 
 /* A handshake the program closes is parked (see shim/async_park.c).

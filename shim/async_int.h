@@ -48,6 +48,12 @@ extern pthread_mutex_t ae_list_lock;
 extern struct entry *ae_active;
 extern int ae_failed_count; /* entries in A_FAILED: epoll events to mark */
 
+/* Move the exchange as far as the socket lets it, without waiting; seen:
+ * what a wait just reported (0: unknown).  Caller holds a->lock. */
+void ae_step(struct entry *a, short seen);
+/* Let a held-back attempt go (force: now, whatever its sibling does): 1
+ * when it went.  Caller holds a->lock. */
+int ae_queued_go(struct entry *a, int force);
 /* Free a job and what its engine holds (a GSSAPI context). */
 void ae_job_free(struct job *j);
 /* fd's entry (its chunk made when create), or NULL. */

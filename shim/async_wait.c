@@ -5,6 +5,7 @@
 #include "async_int.h"
 
 #include <errno.h>
+#include <limits.h>
 
 #include "sfy_log.h"
 
@@ -198,3 +199,73 @@ int sfy_async_epoll_filter(int epfd, struct epoll_event *ev, int n)
 	return kept;
 }
 
+/* ------------------------------------------------- blocking calls */
+
+/* A blocking call on a handshaking fd (the program made it blocking
+ * again): wait for the end, as the kernel waits out a connect, within the
+ * handshake's deadline.  No lock is held while waiting. */
+static void settle(struct entry *a)
+{
+	for (;;) {
+		pthread_mutex_lock(&a->lock);
+		int pending = ae_pending_state(a->state) && ae_mine(a);
+		if (pending && a->state == A_QUEUED)
+			ae_queued_go(a, 1); /* the program blocks on this one: let it go */
+		if (pending && a->state != A_FAILED)
+			ae_step(a, 0);
+		pending = pending && (a->state == A_CONNECTING || a->state == A_HANDSHAKE);
+		struct pollfd p = {.fd = a->fd, .events = pending ? ae_interest(a) : 0};
+		long long left = pending ? a->deadline - sfy_now_ms() : 0;
+		if (pending)
+			ae_arm(a);
+		pthread_mutex_unlock(&a->lock);
+		if (!pending)
+			return;
+		if (REAL(poll)(&p, 1, left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR)
+			return;
+	}
+}
+
+/* fd's state, waiting for the handshake's end first when fd is blocking. */
+static int touch_settled(int fd, int consume, int *err)
+{
+	int st = sfy_async_touch(fd, consume, err);
+	if (st == SFY_ASYNC_PENDING && sfy_fd_nonblocking(fd) == 0) {
+		settle(ae_get(fd, 0));
+		st = sfy_async_touch(fd, consume, err);
+	}
+	return st;
+}
+
+int sfy_async_io_check(int fd)
+{
+	int err = 0, saved = errno;
+	switch (touch_settled(fd, 1, &err)) {
+	case SFY_ASYNC_PENDING:
+		errno = EAGAIN; /* as on a socket whose connect() is under way */
+		return -1;
+	case SFY_ASYNC_FAILED:
+		errno = err;
+		return -1;
+	default:
+		errno = saved;
+		return 0;
+	}
+}
+
+int sfy_async_connect_again(int fd, int *rc)
+{
+	int err = 0;
+	switch (touch_settled(fd, 1, &err)) {
+	case SFY_ASYNC_PENDING:
+		err = EALREADY;
+		break;
+	case SFY_ASYNC_FAILED:
+		break;
+	default:
+		return 0;
+	}
+	errno = err;
+	*rc = -1;
+	return 1;
+}
