@@ -24,16 +24,20 @@
 
 static struct sfy_config a, b; /* large: keep them off the stack */
 
-/* The hops' credential pointers point into their own config (a's into a,
- * b's into b): compare configs with those cleared. */
+/* The hops' credential and GSSAPI service pointers point into their own
+ * config (a's into a, b's into b): compare configs with those cleared. */
 static void unlink_creds(struct sfy_config *c)
 {
 	for (int r = 0; r < SFY_MAX_ROUTES; r++)
-		for (int i = 0; i < SFY_CHAIN_MAX; i++)
+		for (int i = 0; i < SFY_CHAIN_MAX; i++) {
 			c->routes[r].hop[i].hop.user = c->routes[r].hop[i].hop.pass = NULL;
+			c->routes[r].hop[i].hop.gss_service = NULL;
+		}
 	for (int v = 0; v < SFY_MAX_VIA; v++)
-		for (int i = 0; i < SFY_CHAIN_MAX; i++)
+		for (int i = 0; i < SFY_CHAIN_MAX; i++) {
 			c->via[v].hop[i].hop.user = c->via[v].hop[i].hop.pass = NULL;
+			c->via[v].hop[i].hop.gss_service = NULL;
+		}
 }
 
 static void check_limits(const struct sfy_config *c)
