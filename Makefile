@@ -62,7 +62,7 @@ unit: $(UNIT)
 	@for t in $(UNIT); do $$t || exit 1; done
 
 test: deps
-	$(MAKE) all $(B)/tsan/libsocksify.so $(UNIT) $(TOOLS)
+	$(MAKE) -j2 all $(B)/tsan/libsocksify.so $(UNIT) $(TOOLS)
 	sh tests/run.sh
 
 demo: deps all

@@ -206,7 +206,7 @@ done
 unit_tests "$@"
 
 echo "== fuzz smoke (libFuzzer, a few seconds per target, from the seed corpus)"
-make -s fuzz-smoke >"$log/fuzz.log" 2>&1
+make -s -j2 fuzz-smoke >"$log/fuzz.log" 2>&1 # 2 cores: two builds, two targets at a time
 cat "$log/fuzz.log"
 p=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log/fuzz.log")
 f=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log/fuzz.log")

@@ -2,7 +2,7 @@
 # tests/fuzz/run.sh [--smoke] SECONDS NAME...: run each libFuzzer target
 # build/fuzz/fuzz_NAME for SECONDS seconds over its seed corpus
 # (tests/fuzz/corpus/NAME, read only) and a working corpus, where new
-# inputs go.  Called by `make fuzz` and `make fuzz-smoke` (tests/fuzz/fuzz.mk).
+# inputs go; two targets at a time, reported in the order given.  Called by `make fuzz` and `make fuzz-smoke` (tests/fuzz/fuzz.mk).
 #
 #   (default)  the working corpus is $FUZZ_OUT/corpus/NAME, kept between
 #              runs, so a long campaign builds on the ones before;
@@ -40,17 +40,22 @@ if [ -n "$smoke" ]; then
 fi
 passed=0
 failed=0
-for name in "$@"; do
-	bin=$bins/fuzz_$name
-	seed=tests/fuzz/corpus/$name
+# One target's run; its exit status goes to $out/logs/NAME.rc.
+run_one() {
+	name=$1
 	work=$out/corpus/$name
 	[ -z "$fresh" ] || work=$fresh/$name
-	log=$out/logs/$name.log
-	mkdir -p "$work" "$seed"
-	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	mkdir -p "$work" "tests/fuzz/corpus/$name"
+	"$bins/fuzz_$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" \
-		"$work" "$seed" >"$log" 2>&1
-	rc=$?
+		"$work" "tests/fuzz/corpus/$name" >"$out/logs/$name.log" 2>&1
+	echo $? >"$out/logs/$name.rc"
+}
+# Its line (in the order given, whatever order they ran in).
+report() {
+	name=$1
+	log=$out/logs/$name.log
+	rc=$(cat "$out/logs/$name.rc" 2>/dev/null || echo 1)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
 	if [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
@@ -61,6 +66,24 @@ for name in "$@"; do
 		printf '%-24s 0 passed, 1 failed  (crash: %s)\n' "fuzz_$name" "${crash:-see $log}"
 		tail -n 40 "$log" | sed 's/^/    /'
 	fi
+}
+# Two at a time (each target is one process on one CPU).
+set -- "$@"
+while [ $# -gt 0 ]; do
+	first=$1
+	shift
+	rm -f "$out/logs/$first.rc"
+	run_one "$first" &
+	second=
+	if [ $# -gt 0 ]; then
+		second=$1
+		shift
+		rm -f "$out/logs/$second.rc"
+		run_one "$second"
+	fi
+	wait
+	report "$first"
+	[ -z "$second" ] || report "$second"
 done
 echo "fuzz: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
