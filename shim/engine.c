@@ -229,6 +229,13 @@ void sfy_engine_sent(struct sfy_engine *e, size_t n)
 	e->out_off += n < e->out_len - e->out_off ? n : e->out_len - e->out_off;
 }
 
+/* What the method's exchange is called in log lines: GSSAPI names its
+ * phase ("gssapi context", "gssapi protection"). */
+static const char *auth_step(const struct sfy_engine *e)
+{
+	return e->method->id == S5_METHOD_GSSAPI ? sfy_gss_phase_name(e) : "authentication";
+}
+
 /* The proxy's method choice. */
 static void got_method(struct sfy_engine *e)
 {
@@ -256,7 +263,7 @@ static void got_method(struct sfy_engine *e)
 		method_done(e);
 		return;
 	}
-	sfy_engine_expect(e, SFY_ENG_AUTH, m->msg_first, "authentication");
+	sfy_engine_expect(e, SFY_ENG_AUTH, m->msg_first, auth_step(e));
 }
 
 static void got_auth(struct sfy_engine *e)
@@ -266,7 +273,7 @@ static void got_auth(struct sfy_engine *e)
 	if (r == 0)
 		method_done(e);
 	else if (r > 0)
-		sfy_engine_expect(e, SFY_ENG_AUTH, e->method->msg_first, "authentication");
+		sfy_engine_expect(e, SFY_ENG_AUTH, e->method->msg_first, auth_step(e));
 }
 
 static void got_reply(struct sfy_engine *e)

@@ -54,6 +54,11 @@ int sfy_gss_usable(const struct sfy_hop *hop)
 	return hop->gssapi && hop->type == SFY_HOP_SOCKS5;
 }
 
+const char *sfy_gss_phase_name(const struct sfy_engine *e)
+{
+	return e->gss && e->gss->phase != PH_CONTEXT ? "gssapi protection" : "gssapi context";
+}
+
 int sfy_gss_protected(const struct sfy_engine *e)
 {
 	return e->gss && e->gss->phase == PH_PROTECTED;

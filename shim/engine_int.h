@@ -25,6 +25,8 @@ int sfy_gss_usable(const struct sfy_hop *hop);
 int sfy_gss_begin(struct sfy_engine *e);
 int sfy_gss_msg_size(const uint8_t *buf, size_t len);
 int sfy_gss_input(struct sfy_engine *e, const uint8_t *msg, size_t len);
+/* "gssapi context" or "gssapi protection": the phase, for log lines. */
+const char *sfy_gss_phase_name(const struct sfy_engine *e);
 /* The session is protected (context and level agreed). */
 int sfy_gss_protected(const struct sfy_engine *e);
 /* Wrap plain into a data frame queued for the proxy: 0 or -1 (failed). */
