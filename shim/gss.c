@@ -307,9 +307,29 @@ static struct {
 	struct sfy_gss *g;
 } parked[PARK_MAX];
 
+/* A fork() while another thread holds the lock must not leave the child
+ * a lock nobody will release (the child keeps the parent's BIND fds, and
+ * their contexts, as copies). */
+static void park_fork_prepare(void)
+{
+	pthread_mutex_lock(&park_lock);
+}
+
+static void park_fork_after(void)
+{
+	pthread_mutex_unlock(&park_lock);
+}
+
+static pthread_once_t park_once = PTHREAD_ONCE_INIT;
+
+static void park_setup(void)
+{
+	pthread_atfork(park_fork_prepare, park_fork_after, park_fork_after);
+}
+
 int sfy_gss_park(int fd, struct sfy_gss *g)
 {
-	struct sfy_gss *old = sfy_gss_unpark(fd);
+	struct sfy_gss *old = sfy_gss_unpark(fd); /* sets the fork handlers up too */
 	sfy_gss_free(old);
 	pthread_mutex_lock(&park_lock);
 	int rc = -1;
@@ -325,6 +345,7 @@ int sfy_gss_park(int fd, struct sfy_gss *g)
 struct sfy_gss *sfy_gss_parked(int fd)
 {
 	struct sfy_gss *g = NULL;
+	pthread_once(&park_once, park_setup); /* at the first BIND, not at load */
 	pthread_mutex_lock(&park_lock);
 	for (int i = 0; i < PARK_MAX && !g; i++)
 		if (parked[i].g && parked[i].fd == fd)
@@ -336,6 +357,7 @@ struct sfy_gss *sfy_gss_parked(int fd)
 struct sfy_gss *sfy_gss_unpark(int fd)
 {
 	struct sfy_gss *g = NULL;
+	pthread_once(&park_once, park_setup);
 	pthread_mutex_lock(&park_lock);
 	for (int i = 0; i < PARK_MAX && !g; i++)
 		if (parked[i].g && parked[i].fd == fd)
