@@ -18,11 +18,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "socks5_codec.h" /* the RFC 1961 framing: S5_GSS_* */
+
 struct sfy_fdinfo;
 struct sfy_epoll_reg;
 
 /* The largest token a frame carries. */
-#define SFY_RELAY_TOKEN_MAX 65535
+#define SFY_RELAY_TOKEN_MAX S5_GSS_TOKEN_MAX
 
 struct sfy_prot_ops {
 	/* Wrap n plain bytes (n <= max_in) into a token written to out (cap

@@ -7,7 +7,7 @@
 
 #include <sys/types.h>
 
-#define RELAY_FRAME_MAX (4 + SFY_RELAY_TOKEN_MAX)
+#define RELAY_FRAME_MAX S5_GSS_FRAME_MAX
 
 /* Session states (bits of flags). */
 enum {

@@ -83,41 +83,39 @@ __attribute__((format(printf, 2, 3))) static void fail(struct relay_sess *s, con
 static long frame_ready(struct relay_sess *s)
 {
 	const uint8_t *b = s->rbuf;
-	if (s->rlen >= 1 && b[0] != 1) {
+	int size = s5_gss_frame_size(b, s->rlen); /* the framing the engine reads too */
+	if (size == S5_EVERSION) {
 		fail(s, "frame version %d (expected 1)", b[0]);
 		return -1;
 	}
-	if (s->rlen >= 2 && b[1] == 0xff) {
+	if (s->rlen >= 2 && b[1] == S5_GSS_ABORT) {
 		fail(s, "the proxy aborted the session (mtyp X'FF')");
 		return -1;
 	}
-	if (s->rlen >= 2 && b[1] != 3) {
+	if (s->rlen >= 2 && b[1] != S5_GSS_DATA) { /* context and level messages are over */
 		fail(s, "frame of message type %d (expected 3)", b[1]);
 		return -1;
 	}
-	if (s->rlen < 4)
-		return 0;
-	long len = (long)b[2] << 8 | b[3];
-	if (len == 0) {
+	if (size < 0) {
 		fail(s, "frame of length 0");
 		return -1;
 	}
-	return s->rlen >= 4 + (size_t)len ? len : 0;
+	return size > 0 && s->rlen >= (size_t)size ? size - S5_GSS_HEADER : 0;
 }
 
 /* Unwrap rbuf's first frame (len bytes of token) into pbuf. */
 static void unwrap_frame(struct relay_sess *s, long len)
 {
 	char err[256] = "";
-	long n = s->p.ops->unwrap(s->p.ctx, s->rbuf + 4, (size_t)len, s->pbuf, SFY_RELAY_TOKEN_MAX, err, sizeof err);
+	long n = s->p.ops->unwrap(s->p.ctx, s->rbuf + S5_GSS_HEADER, (size_t)len, s->pbuf, SFY_RELAY_TOKEN_MAX, err, sizeof err);
 	if (n < 0 || n > SFY_RELAY_TOKEN_MAX) {
 		fail(s, "unwrap: %s", err[0] ? err : "failed");
 		return;
 	}
 	s->poff = 0;
 	s->plen = (size_t)n;
-	s->rlen -= 4 + (size_t)len;
-	memmove(s->rbuf, s->rbuf + 4 + len, s->rlen);
+	s->rlen -= S5_GSS_HEADER + (size_t)len;
+	memmove(s->rbuf, s->rbuf + S5_GSS_HEADER + len, s->rlen);
 }
 
 /* pbuf to the program.  1: progress. */
@@ -197,17 +195,14 @@ static int wrap_from_app(struct relay_sess *s)
 		return 1;
 	}
 	char err[256] = "";
-	long t = s->p.ops->wrap(s->p.ctx, s->plain, (size_t)n, s->wbuf + 4, SFY_RELAY_TOKEN_MAX, err, sizeof err);
+	long t = s->p.ops->wrap(s->p.ctx, s->plain, (size_t)n, s->wbuf + S5_GSS_HEADER, SFY_RELAY_TOKEN_MAX, err, sizeof err);
 	if (t <= 0 || t > SFY_RELAY_TOKEN_MAX) {
 		fail(s, "wrap: %s", err[0] ? err : "token does not fit in a frame");
 		return 1;
 	}
-	s->wbuf[0] = 1;
-	s->wbuf[1] = 3;
-	s->wbuf[2] = (uint8_t)(t >> 8);
-	s->wbuf[3] = (uint8_t)t;
+	s5_gss_header(s->wbuf, S5_GSS_DATA, (size_t)t);
 	s->woff = 0;
-	s->wlen = 4 + (size_t)t;
+	s->wlen = S5_GSS_HEADER + (size_t)t;
 	return 1;
 }
 
