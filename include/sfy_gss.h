@@ -16,8 +16,8 @@
 #define SFY_GSS_INTEGRITY 1
 #define SFY_GSS_CONFIDENTIALITY 2
 
-/* The largest token a frame carries (16-bit length). */
-#define SFY_GSS_TOKEN_MAX 65535
+/* Tokens are at most S5_GSS_TOKEN_MAX bytes, the largest a frame carries
+ * (include/socks5_codec.h). */
 #define SFY_GSS_ERR_MAX 320
 
 struct sfy_gss;
@@ -56,6 +56,12 @@ int sfy_gss_level(const struct sfy_gss *g);
 void sfy_gss_set_level(struct sfy_gss *g, int level);
 const char *sfy_gss_error(const struct sfy_gss *g);
 void sfy_gss_free(struct sfy_gss *g);
+
+/* What the library's last destructor does at exit, before Kerberos's own
+ * destructors run: wait (at most a second) for the GSS calls in progress,
+ * then refuse every later one.  new, step, wrap and unwrap then fail with
+ * ESHUTDOWN, and free releases only our memory. */
+void sfy_gss_shutdown(void);
 
 /* Non-zero while this thread is inside the GSS library (context
  * establishment): the hooks let libkrb5's own traffic to the KDC, as

@@ -3,6 +3,7 @@
  * libgssapi_krb5.so.2 at the first use, so a program that never meets a
  * GSSAPI hop never loads Kerberos. */
 #include "sfy_gss.h"
+#include "socks5_codec.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* KRB5 minor codes that mean "no usable ticket" (krb5/krb5.h, whose other
  * declarations we do not want). */
@@ -34,6 +36,45 @@ static struct {
 	OM_uint32 (*release_buffer)(OM_uint32 *, gss_buffer_t);
 	OM_uint32 (*display_status)(OM_uint32 *, OM_uint32, int, gss_OID, OM_uint32 *, gss_buffer_t);
 } fn;
+
+/* Exit.  The dynamic linker runs Kerberos's destructors after ours (it
+ * was loaded later), and they destroy its mutexes: a GSS call made after
+ * that, by the relay thread or another of the program's threads, fails an
+ * assertion in libkrb5 and aborts the program.  So every call goes through
+ * a gate, and our last destructor closes it: it waits (bounded) for the
+ * calls in progress, and any later one fails cleanly.  The relay's own
+ * destructor (shim/relay.c, default priority) runs before this one, so the
+ * program's last bytes are wrapped and sent first. */
+#define EXIT_WAIT_MS 1000
+static int gate_users; /* GSS calls in progress */
+static int gate_closed;
+
+static void gate_leave(void)
+{
+	__atomic_sub_fetch(&gate_users, 1, __ATOMIC_SEQ_CST);
+}
+
+__attribute__((destructor(200))) static void gate_close(void)
+{
+	int saved = errno;
+	__atomic_store_n(&gate_closed, 1, __ATOMIC_SEQ_CST);
+	for (int ms = 0; ms < EXIT_WAIT_MS && __atomic_load_n(&gate_users, __ATOMIC_SEQ_CST); ms++) {
+		struct timespec ts = {0, 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	errno = saved;
+}
+
+/* A fork child has one thread, never inside a GSS call. */
+static void gate_child(void)
+{
+	__atomic_store_n(&gate_users, 0, __ATOMIC_SEQ_CST);
+}
+
+void sfy_gss_shutdown(void)
+{
+	gate_close();
+}
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static char load_error[200];
@@ -69,6 +110,7 @@ static void load(void)
 			return; /* the handle stays: other symbols may be in use elsewhere */
 		}
 	}
+	pthread_atfork(NULL, NULL, gate_child);
 	__atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
 }
 
@@ -91,6 +133,22 @@ struct sfy_gss {
 	char service[256];
 	char err[SFY_GSS_ERR_MAX];
 };
+
+#define CLOSED_TEXT "GSS-API is shut down: the program is exiting"
+
+/* 0: the caller may call the GSS library, then gate_leave().  -1: the
+ * program is exiting (errno ESHUTDOWN, the reason in g->err). */
+static int gate_enter(struct sfy_gss *g)
+{
+	__atomic_add_fetch(&gate_users, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST))
+		return 0;
+	gate_leave();
+	if (g)
+		snprintf(g->err, sizeof g->err, "%s", CLOSED_TEXT);
+	errno = ESHUTDOWN;
+	return -1;
+}
 
 /* "what: major text: minor text" into g->err (and err when given). */
 static void status_text(struct sfy_gss *g, const char *what, OM_uint32 major, OM_uint32 minor)
@@ -129,11 +187,19 @@ struct sfy_gss *sfy_gss_new(const char *service, int level, char *err, size_t ca
 	static uint8_t hbs[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x01, 0x04};
 	gss_OID_desc oid = {sizeof hbs, hbs};
 	gss_buffer_desc name = {strlen(g->service), g->service};
-	OM_uint32 minor, major = fn.import_name(&minor, &name, &oid, &g->target);
-	if (GSS_ERROR(major)) {
-		status_text(g, "service name", major, minor);
+	if (gate_enter(g) < 0) {
 		snprintf(err, cap, "%s", g->err);
 		free(g);
+		return NULL;
+	}
+	OM_uint32 minor, major = fn.import_name(&minor, &name, &oid, &g->target);
+	if (GSS_ERROR(major))
+		status_text(g, "service name", major, minor);
+	gate_leave();
+	if (GSS_ERROR(major)) {
+		snprintf(err, cap, "%s", g->err);
+		free(g);
+		errno = EACCES;
 		return NULL;
 	}
 	return g;
@@ -146,8 +212,8 @@ static int no_ticket(OM_uint32 major, OM_uint32 minor)
 	       m == K_CC_NOTFOUND || m == K_FCC_NOFILE || m == K_TKT_EXPIRED || m == K_CC_NOSUPP;
 }
 
-int sfy_gss_step(struct sfy_gss *g, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, size_t *out_len,
-		 int *kinit)
+static int step(struct sfy_gss *g, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, size_t *out_len,
+		int *kinit)
 {
 	gss_buffer_desc inb = {in_len, (void *)in}, outb = GSS_C_EMPTY_BUFFER;
 	OM_uint32 minor = 0, flags = 0;
@@ -173,7 +239,7 @@ int sfy_gss_step(struct sfy_gss *g, const uint8_t *in, size_t in_len, uint8_t *o
 		return -1;
 	}
 	int rc = 0;
-	if (outb.length > cap || outb.length > SFY_GSS_TOKEN_MAX) {
+	if (outb.length > cap || outb.length > S5_GSS_TOKEN_MAX) {
 		snprintf(g->err, sizeof g->err, "gssapi context for %.200s: token of %zu bytes too long for a frame",
 			 g->service, (size_t)outb.length);
 		errno = EMSGSIZE;
@@ -198,6 +264,19 @@ int sfy_gss_step(struct sfy_gss *g, const uint8_t *in, size_t in_len, uint8_t *o
 	return 0;
 }
 
+int sfy_gss_step(struct sfy_gss *g, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, size_t *out_len,
+		 int *kinit)
+{
+	*out_len = 0;
+	*kinit = 0;
+	if (gate_enter(g) < 0)
+		return -1;
+	int rc = step(g, in, in_len, out, cap, out_len, kinit), err = errno;
+	gate_leave();
+	errno = err;
+	return rc;
+}
+
 static int wanted_conf(const struct sfy_gss *g, int conf)
 {
 	return conf < 0 ? g->level == SFY_GSS_CONFIDENTIALITY : conf;
@@ -211,8 +290,8 @@ static long fail_msg(struct sfy_gss *g, char *err, size_t errcap)
 	return -1;
 }
 
-long sfy_gss_wrap(struct sfy_gss *g, int conf, const uint8_t *in, size_t n, uint8_t *out, size_t cap, char *err,
-		  size_t errcap)
+static long wrap(struct sfy_gss *g, int conf, const uint8_t *in, size_t n, uint8_t *out, size_t cap, char *err,
+		 size_t errcap)
 {
 	int want = wanted_conf(g, conf), got = 0;
 	gss_buffer_desc inb = {n, (void *)in}, outb = GSS_C_EMPTY_BUFFER;
@@ -224,7 +303,7 @@ long sfy_gss_wrap(struct sfy_gss *g, int conf, const uint8_t *in, size_t n, uint
 	long len = (long)outb.length;
 	if (want && !got)
 		snprintf(g->err, sizeof g->err, "gss_wrap: confidentiality not applied"), len = -1;
-	else if (outb.length > cap || outb.length > SFY_GSS_TOKEN_MAX)
+	else if (outb.length > cap || outb.length > S5_GSS_TOKEN_MAX)
 		snprintf(g->err, sizeof g->err, "gss_wrap: token of %zu bytes too long", (size_t)outb.length), len = -1;
 	else
 		memcpy(out, outb.value, outb.length);
@@ -232,8 +311,8 @@ long sfy_gss_wrap(struct sfy_gss *g, int conf, const uint8_t *in, size_t n, uint
 	return len < 0 ? fail_msg(g, err, errcap) : len;
 }
 
-long sfy_gss_unwrap(struct sfy_gss *g, int conf, const uint8_t *tok, size_t n, uint8_t *out, size_t cap, char *err,
-		    size_t errcap)
+static long unwrap(struct sfy_gss *g, int conf, const uint8_t *tok, size_t n, uint8_t *out, size_t cap, char *err,
+		   size_t errcap)
 {
 	int want = wanted_conf(g, conf), got = 0;
 	gss_qop_t qop;
@@ -257,16 +336,49 @@ long sfy_gss_unwrap(struct sfy_gss *g, int conf, const uint8_t *tok, size_t n, u
 	return len < 0 ? fail_msg(g, err, errcap) : len;
 }
 
+typedef long (*msg_op)(struct sfy_gss *, int, const uint8_t *, size_t, uint8_t *, size_t, char *, size_t);
+
+/* wrap or unwrap through the gate. */
+static long gated(msg_op op, struct sfy_gss *g, int conf, const uint8_t *in, size_t n, uint8_t *out, size_t cap,
+		  char *err, size_t errcap)
+{
+	if (gate_enter(g) < 0) {
+		fail_msg(g, err, errcap);
+		errno = ESHUTDOWN;
+		return -1;
+	}
+	long rc = op(g, conf, in, n, out, cap, err, errcap);
+	int e = errno;
+	gate_leave();
+	errno = e;
+	return rc;
+}
+
+long sfy_gss_wrap(struct sfy_gss *g, int conf, const uint8_t *in, size_t n, uint8_t *out, size_t cap, char *err,
+		  size_t errcap)
+{
+	return gated(wrap, g, conf, in, n, out, cap, err, errcap);
+}
+
+long sfy_gss_unwrap(struct sfy_gss *g, int conf, const uint8_t *tok, size_t n, uint8_t *out, size_t cap, char *err,
+		    size_t errcap)
+{
+	return gated(unwrap, g, conf, tok, n, out, cap, err, errcap);
+}
+
 size_t sfy_gss_max_input(struct sfy_gss *g)
 {
 	if (g->max_in)
 		return g->max_in;
-	OM_uint32 minor, max = 0;
-	OM_uint32 major = fn.wrap_size_limit(&minor, g->ctx, g->level == SFY_GSS_CONFIDENTIALITY, GSS_C_QOP_DEFAULT,
-					     SFY_GSS_TOKEN_MAX, &max);
+	OM_uint32 minor, max = 0, major = GSS_S_FAILURE;
+	if (gate_enter(NULL) == 0) {
+		major = fn.wrap_size_limit(&minor, g->ctx, g->level == SFY_GSS_CONFIDENTIALITY, GSS_C_QOP_DEFAULT,
+					   S5_GSS_TOKEN_MAX, &max);
+		gate_leave();
+	}
 	/* A mechanism that cannot say: a size that fits with room to spare
 	 * for any Kerberos enctype's header, padding and checksum. */
-	g->max_in = GSS_ERROR(major) || max == 0 || max > SFY_GSS_TOKEN_MAX ? 65000 : max;
+	g->max_in = GSS_ERROR(major) || max == 0 || max > S5_GSS_TOKEN_MAX ? 65000 : max;
 	return g->max_in;
 }
 
@@ -291,11 +403,18 @@ void sfy_gss_free(struct sfy_gss *g)
 	if (!g)
 		return;
 	OM_uint32 minor;
-	if (g->ctx != GSS_C_NO_CONTEXT)
-		fn.delete_sec_context(&minor, &g->ctx, GSS_C_NO_BUFFER);
-	if (g->target)
-		fn.release_name(&minor, &g->target);
+	int saved = errno;
+	/* At exit, once the gate is closed, Kerberos's part is left to the
+	 * process's end. */
+	if (gate_enter(NULL) == 0) {
+		if (g->ctx != GSS_C_NO_CONTEXT)
+			fn.delete_sec_context(&minor, &g->ctx, GSS_C_NO_BUFFER);
+		if (g->target)
+			fn.release_name(&minor, &g->target);
+		gate_leave();
+	}
 	free(g);
+	errno = saved;
 }
 
 /* ------------------------------------------------------------ BIND */
@@ -342,26 +461,28 @@ int sfy_gss_park(int fd, struct sfy_gss *g)
 	return rc;
 }
 
-struct sfy_gss *sfy_gss_parked(int fd)
+/* The context parked for fd; take: the table forgets it. */
+static struct sfy_gss *park_find(int fd, int take)
 {
 	struct sfy_gss *g = NULL;
 	pthread_once(&park_once, park_setup); /* at the first BIND, not at load */
 	pthread_mutex_lock(&park_lock);
 	for (int i = 0; i < PARK_MAX && !g; i++)
-		if (parked[i].g && parked[i].fd == fd)
+		if (parked[i].g && parked[i].fd == fd) {
 			g = parked[i].g;
+			if (take)
+				parked[i].g = NULL;
+		}
 	pthread_mutex_unlock(&park_lock);
 	return g;
 }
 
+struct sfy_gss *sfy_gss_parked(int fd)
+{
+	return park_find(fd, 0);
+}
+
 struct sfy_gss *sfy_gss_unpark(int fd)
 {
-	struct sfy_gss *g = NULL;
-	pthread_once(&park_once, park_setup);
-	pthread_mutex_lock(&park_lock);
-	for (int i = 0; i < PARK_MAX && !g; i++)
-		if (parked[i].g && parked[i].fd == fd)
-			g = parked[i].g, parked[i].g = NULL;
-	pthread_mutex_unlock(&park_lock);
-	return g;
+	return park_find(fd, 1);
 }

@@ -77,6 +77,18 @@ __attribute__((format(printf, 2, 3))) static void fail(struct relay_sess *s, con
 	s->flags |= R_FAILED;
 }
 
+/* A wrap or unwrap failed: fail(), or quietly when the program is
+ * exiting and the GSS library has been shut down (ESHUTDOWN). */
+static void op_failed(struct relay_sess *s, const char *op, const char *err, const char *none)
+{
+	if (errno == ESHUTDOWN) {
+		sfy_log(SFY_LOG_DEBUG, "GSSAPI data on %s: %s at exit; connection reset", s->what, op);
+		s->flags |= R_FAILED;
+		return;
+	}
+	fail(s, "%s: %s", op, err[0] ? err : none);
+}
+
 /* rbuf's first frame, checked as soon as its header bytes arrive.  Returns
  * the frame's token length when it is complete, 0 when incomplete, -1
  * after fail(). */
@@ -109,7 +121,7 @@ static void unwrap_frame(struct relay_sess *s, long len)
 	char err[256] = "";
 	long n = s->p.ops->unwrap(s->p.ctx, s->rbuf + S5_GSS_HEADER, (size_t)len, s->pbuf, SFY_RELAY_TOKEN_MAX, err, sizeof err);
 	if (n < 0 || n > SFY_RELAY_TOKEN_MAX) {
-		fail(s, "unwrap: %s", err[0] ? err : "failed");
+		op_failed(s, "unwrap", err, "failed");
 		return;
 	}
 	s->poff = 0;
@@ -197,7 +209,7 @@ static int wrap_from_app(struct relay_sess *s)
 	char err[256] = "";
 	long t = s->p.ops->wrap(s->p.ctx, s->plain, (size_t)n, s->wbuf + S5_GSS_HEADER, SFY_RELAY_TOKEN_MAX, err, sizeof err);
 	if (t <= 0 || t > SFY_RELAY_TOKEN_MAX) {
-		fail(s, "wrap: %s", err[0] ? err : "token does not fit in a frame");
+		op_failed(s, "wrap", err, "token does not fit in a frame");
 		return 1;
 	}
 	s5_gss_header(s->wbuf, S5_GSS_DATA, (size_t)t);

@@ -126,6 +126,30 @@ expect_fast_failure() {
 	bulk_expect peer 127.0.0.2
 }
 
+@test "a program that writes 8 MiB and exits at once: every octet reaches the destination, and the exit is clean (Kerberos torn down after the relay)" {
+	local prot before i sum
+	start_gss_server
+	for prot in confidentiality integrity; do
+		gss_conf "gssapi_protection = $prot"
+		before=$(wc -l <"$BULK_LOG")
+		# The destination waits 400 ms before it reads: the last of the
+		# data is still in the relay when the program's exit() runs the
+		# library's teardown and Kerberos's own.
+		run sfy "$PY" "$SERVERS/bulk.py" client 127.0.0.3 "$BULK_PORT" --up "$((8 * MIB))" --server-delay 400 \
+			--exit-after-send
+		expect_status 0 || fail "$prot" || return 1
+		expect_line "sent=$((8 * MIB))" || return 1
+		! [[ $output =~ k5_mutex|Assertion|Sanitizer ]] || fail "$prot: the exit was not clean" || return 1
+		sum=$(sed -n 's/^up_sha256=//p' <<<"$output")
+		for ((i = 0; i < WAIT_SECS * 20; i++)); do
+			(($(wc -l <"$BULK_LOG") > before)) && break
+			sleep 0.05
+		done
+		bulk_expect up_bytes "$((8 * MIB))" || fail "$prot" || return 1
+		bulk_expect up_sha256 "$sum" || return 1
+	done
+}
+
 @test "poll readiness: an event loop (O_NONBLOCK, poll) never sees a readable report that yields nothing, even with several tokens per read" {
 	local m
 	local down

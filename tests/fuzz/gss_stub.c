@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sfy_gss.h"
+#include "socks5_codec.h"
 
 __thread int sfy_gss_native;
 
@@ -66,7 +67,7 @@ long sfy_gss_wrap(struct sfy_gss *g, int conf, const uint8_t *in, size_t n, uint
 		  size_t errcap)
 {
 	int c = conf < 0 ? g->level == SFY_GSS_CONFIDENTIALITY : conf;
-	if (n + 2 > cap || n + 2 > SFY_GSS_TOKEN_MAX) {
+	if (n + 2 > cap || n + 2 > S5_GSS_TOKEN_MAX) {
 		if (err && errcap)
 			snprintf(err, errcap, "stub: too long");
 		errno = EPROTO;
@@ -96,7 +97,7 @@ long sfy_gss_unwrap(struct sfy_gss *g, int conf, const uint8_t *tok, size_t n, u
 size_t sfy_gss_max_input(struct sfy_gss *g)
 {
 	(void)g;
-	return SFY_GSS_TOKEN_MAX - 2;
+	return S5_GSS_TOKEN_MAX - 2;
 }
 
 int sfy_gss_level(const struct sfy_gss *g)

@@ -3,11 +3,14 @@
 
   bulk.py serve --listen HOST:PORT --port-file F --log F
   bulk.py client HOST PORT --up N --down N [--nonblock]
+                  [--server-delay MS] [--exit-after-send]
 
 Protocol: the client sends the line "BULK UP DOWN\\n" and then UP octets;
 the server, at the same time, sends DOWN octets, and once it has read the
 UP octets it sends the trailer line "up_sha256=HEX up_bytes=N\\n" and
-closes.  Both directions carry pattern(): 32-octet blocks sha256("sfy-I")
+closes.  "BULK UP DOWN MS\n" asks the server to wait MS milliseconds
+before it reads the UP octets (so they are still on their way when a
+client that exits after sending ends).  Both directions carry pattern(): 32-octet blocks sha256("sfy-I")
 for I = 0, 1, ..., so any octet received can be checked against the octet
 that was sent at that offset (a corrupted or a shifted octet shows).
 
@@ -19,7 +22,9 @@ The client prints, one per line: peer=ADDR:PORT, down_bytes=N (pattern
 octets received, the trailer excluded), down_ok=1|0 (every one of them
 equal to the pattern), up_sha256=HEX (what it sent),
 server_up_sha256=HEX (what the server read), up_ok=1|0, and with
---nonblock spurious_reads=N (poll said readable, recv said EAGAIN).  On a
+--nonblock spurious_reads=N (poll said readable, recv said EAGAIN).
+With --exit-after-send it sends, prints sent=N and exits (status 0)
+without reading or closing: the process's exit ends the connection.  On a
 failure it prints "error: STEP: ENAME (strerror)" after those lines and
 exits 1.
 """
@@ -34,11 +39,13 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 
 from srvcommon import parse_hostport, serve
 
 IO_TIMEOUT = 30.0
 BLOCK = 32
+_keep = []  # --exit-after-send: the socket stays open until the process ends
 
 
 def pattern(n, _cache={}):
@@ -72,13 +79,15 @@ class Handler(socketserver.BaseRequestHandler):
             if not c or len(line) > 64:
                 raise ValueError("no BULK line: %r" % line)
             line += c
-        word, up, down = line.split()
-        if word != b"BULK":
+        fields = line.split()
+        if len(fields) not in (3, 4) or fields[0] != b"BULK":
             raise ValueError("no BULK line: %r" % line)
-        up, down = int(up), int(down)
+        up, down = int(fields[1]), int(fields[2])
+        delay_ms = int(fields[3]) if len(fields) == 4 else 0
         sender = threading.Thread(target=self.send_down, args=(sock, down, rec),
                                   daemon=True)
         sender.start()
+        time.sleep(min(delay_ms, 10000) / 1000.0)
         digest = hashlib.sha256()
         while rec["up_bytes"] < up:
             data = sock.recv(min(65536, up - rec["up_bytes"]))
@@ -136,7 +145,8 @@ def check_down(got, down):
 
 
 def run_client(opts):
-    up_data = b"BULK %d %d\n" % (opts.up, opts.down) + pattern(opts.up)
+    delay = b" %d" % opts.server_delay if opts.server_delay else b""
+    up_data = b"BULK %d %d%s\n" % (opts.up, opts.down, delay) + pattern(opts.up)
     print("up_sha256=%s" % hashlib.sha256(pattern(opts.up)).hexdigest())
     ai = socket.getaddrinfo(opts.host, opts.port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(ai[0], socket.SOCK_STREAM)
@@ -147,6 +157,15 @@ def run_client(opts):
         report("connect", exc)
         return 1
     print("peer=%s:%d" % sock.getpeername()[:2])
+    if opts.exit_after_send:
+        try:
+            sock.sendall(up_data)
+        except OSError as exc:
+            report("send", exc)
+            return 1
+        print("sent=%d" % opts.up, flush=True)
+        _keep.append(sock)  # never closed by us: exit() ends it
+        return 0
     got = bytearray()
     try:
         if opts.nonblock:
@@ -234,6 +253,8 @@ def main(argv):
     c.add_argument("--up", type=int, default=0)
     c.add_argument("--down", type=int, default=0)
     c.add_argument("--nonblock", action="store_true")
+    c.add_argument("--server-delay", type=int, default=0)
+    c.add_argument("--exit-after-send", action="store_true")
     opts = p.parse_args(argv)
     if opts.cmd == "serve":
         serve(Server(opts), opts)
