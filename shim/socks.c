@@ -411,48 +411,25 @@ int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, i
 	return 0;
 }
 
-/* Reply 2 without waiting: EAGAIN until all of it is there, and nothing
- * consumed before that (peek, then take exactly the reply). */
-static int reply2_now(int fd, struct s5_reply *reply)
+/* Reply 2 of a BIND without waiting: what has come is peeked (a plain
+ * reply, or a GSSAPI frame of up to 64 KiB whole), fed to an engine, and
+ * taken only when it makes a whole reply, so that a partial one costs
+ * nothing (unwrapping a frame twice would look like a replay to the GSS
+ * context).  g: the parked context, or NULL. */
+static int reply2_now(int fd, struct sfy_gss *g, struct s5_reply *reply)
 {
-	uint8_t buf[S5_REPLY_MAX];
-	ssize_t n = REAL(recv)(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-	if (n <= 0) {
-		if (n == 0)
-			errno = ECONNRESET;
-		return -1;
-	}
-	int used = s5_decode_reply(buf, (size_t)n, reply);
-	if (used < 0) {
-		errno = EPROTO;
-		return -1;
-	}
-	if (used == 0) {
-		/* A part is here: is the rest still coming, or did the proxy close? */
-		struct pollfd p = {.fd = fd, .events = POLLRDHUP};
-		errno = REAL(poll)(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) ? EPROTO : EAGAIN;
-		return -1;
-	}
-	return REAL(recv)(fd, buf, (size_t)used, MSG_DONTWAIT) == used ? 0 : -1;
-}
-
-/* Reply 2 of a GSSAPI-protected BIND without waiting: a wrapped frame
- * (up to 64 KiB) peeked whole, then unwrapped once and taken, so that a
- * partial frame costs nothing (unwrapping twice would look like a replay
- * to the GSS context). */
-static int reply2_now_gss(int fd, struct sfy_gss *g, struct s5_reply *reply)
-{
-	uint8_t *buf = malloc(S5_GSS_FRAME_MAX);
+	size_t cap = g ? S5_GSS_FRAME_MAX : S5_REPLY_MAX;
+	uint8_t *buf = malloc(cap);
 	struct sfy_chain_engine c;
 	static const struct sfy_chain socks5 = {.n = 1};
 	int rc = -1;
 	sfy_chain_start_reply(&c, &socks5, S5_CMD_BIND);
-	if (!buf || sfy_engine_use_gss(&c.e, g) < 0) {
+	if (!buf || (g && sfy_engine_use_gss(&c.e, g) < 0)) {
 		free(buf);
 		errno = ENOMEM;
 		return -1;
 	}
-	ssize_t n = REAL(recv)(fd, buf, S5_GSS_FRAME_MAX, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n = REAL(recv)(fd, buf, cap, MSG_PEEK | MSG_DONTWAIT);
 	if (n == 0)
 		errno = ECONNRESET;
 	if (n > 0) {
@@ -463,6 +440,7 @@ static int reply2_now_gss(int fd, struct sfy_gss *g, struct s5_reply *reply)
 		} else if (c.e.state == SFY_ENG_FAILED) {
 			errno = c.e.err;
 		} else {
+			/* A part is here: is the rest still coming, or did the proxy close? */
 			struct pollfd p = {.fd = fd, .events = POLLRDHUP};
 			errno = REAL(poll)(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) ? EPROTO : EAGAIN;
 		}
@@ -488,10 +466,8 @@ int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 		if ((rc = sfy_chain_drive(&c, &io, NULL, NULL)) == 0 || c.e.rep >= 0)
 			*reply = c.e.reply, rc = 0; /* a failure code is reported below */
 		sfy_engine_take_gss(&c.e); /* still the parked one */
-	} else if (g) {
-		rc = reply2_now_gss(fd, g, reply);
 	} else {
-		rc = reply2_now(fd, reply);
+		rc = reply2_now(fd, g, reply); /* EAGAIN until all of it is there */
 	}
 	if (rc < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
