@@ -8,11 +8,12 @@
 Protocol: the client sends the line "BULK UP DOWN\\n" and then UP octets;
 the server, at the same time, sends DOWN octets, and once it has read the
 UP octets it sends the trailer line "up_sha256=HEX up_bytes=N\\n" and
-closes.  "BULK UP DOWN MS\n" asks the server to wait MS milliseconds
+closes.  "BULK UP DOWN MS\\n" asks the server to wait MS milliseconds
 before it reads the UP octets (so they are still on their way when a
-client that exits after sending ends).  Both directions carry pattern(): 32-octet blocks sha256("sfy-I")
-for I = 0, 1, ..., so any octet received can be checked against the octet
-that was sent at that offset (a corrupted or a shifted octet shows).
+client that exits after sending ends).  Both directions carry pattern():
+32-octet blocks sha256("sfy-I") for I = 0, 1, ..., so any octet received
+can be checked against the octet that was sent at that offset (a
+corrupted or a shifted octet shows).
 
 The server appends one JSON line per connection to --log: peer (where the
 connection came from: the proxy's outbound address), up_bytes, up_sha256,
