@@ -248,6 +248,14 @@ struct chain_extra {
 };
 
 /* Hop i of a chain from its URL (NUL-terminated, trimmed). */
+/* "rcmd@" + the proxy's host as written (len bytes of host), as Dante
+ * names a proxy's service by default: the GSSAPI service when
+ * gssapi_service is not set. */
+static void gss_default_service(struct sfy_chain_hop *h, const char *host, size_t len)
+{
+	snprintf(h->gss_default, sizeof h->gss_default, "rcmd@%.*s", (int)len, host);
+}
+
 static int parse_hop(struct sfy_config *cfg, struct sfy_chain *chain, struct sfy_cred_ref *ref, int i,
 		     int first_is_cfg, const char *text, struct chain_extra *x, char *err, size_t errlen)
 {
@@ -284,6 +292,7 @@ static int parse_hop(struct sfy_config *cfg, struct sfy_chain *chain, struct sfy
 	const char *scheme = u.s->prefix;
 	snprintf(h->text, sizeof h->text, u.bracketed || strchr(u.host, ':') ? "%s[%.60s]:%u" : "%s%.70s:%u", scheme,
 		 u.host, u.port);
+	gss_default_service(h, u.host, strlen(u.host)); /* whole: the text above may cut a long name */
 	return 0;
 }
 
@@ -431,26 +440,6 @@ static const char *cred_at(struct sfy_config *cfg, int16_t off, char *own)
 	return off >= 0 && off < cfg->cred_used ? cfg->cred + off : NULL;
 }
 
-/* "rcmd@" + the host of a hop's text ("socks5h://host:port",
- * "socks5://[v6]:port"), as Dante names a proxy's service by default. */
-static void gss_default_service(struct sfy_chain_hop *h)
-{
-	const char *host = strstr(h->text, "://");
-	host = host ? host + 3 : h->text;
-	const char *at = strrchr(host, '@');
-	if (at)
-		host = at + 1;
-	size_t len;
-	if (host[0] == '[') {
-		host++;
-		len = strcspn(host, "]");
-	} else {
-		const char *colon = strrchr(host, ':');
-		len = colon ? (size_t)(colon - host) : strlen(host);
-	}
-	snprintf(h->gss_default, sizeof h->gss_default, "rcmd@%.*s", (int)len, host);
-}
-
 /* GSSAPI is offered by a route's last hop only, when it is SOCKS5: the
  * hops before it carry its frames as plain bytes, and nothing after it
  * would have to be wrapped inside another hop's handshake. */
@@ -460,7 +449,6 @@ static void link_gss(struct sfy_config *cfg, struct sfy_chain *c)
 		struct sfy_chain_hop *h = &c->hop[i];
 		h->hop.gssapi = i == c->n - 1 && h->hop.type == SFY_HOP_SOCKS5 ? cfg->gssapi : 0; /* 2: required */
 		h->hop.gss_level = cfg->gss_level;
-		gss_default_service(h);
 		h->hop.gss_service = cfg->gss_service[0] ? cfg->gss_service : h->gss_default;
 	}
 }
@@ -490,6 +478,12 @@ static void default_route(struct sfy_config *cfg)
 		addr_v4(h, &s4->sin_addr, ntohs(s4->sin_port));
 	}
 	snprintf(h->text, sizeof h->text, "%s://%s", cfg->remote_dns ? "socks5h" : "socks5", cfg->proxy_text);
+	const char *t = cfg->proxy_text; /* "host:port" or "[v6]:port" */
+	const char *colon = strrchr(t, ':');
+	if (t[0] == '[')
+		gss_default_service(h, t + 1, strcspn(t + 1, "]"));
+	else
+		gss_default_service(h, t, colon ? (size_t)(colon - t) : strlen(t));
 	cfg->routes[0].n = 1;
 	cfg->route_cred[0][0].user = cfg->route_cred[0][0].pass = SFY_CRED_CFG;
 	cfg->n_routes = 1;

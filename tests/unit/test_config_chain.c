@@ -374,6 +374,25 @@ static void test_gssapi_last_hop_only(void **state)
 	assert_int_equal(cfg.routes[1].hop[1].hop.gssapi, 0); /* HTTP CONNECT has no GSSAPI */
 }
 
+/* The default service holds the whole host name, however long (the hop's
+ * log text shortens it), and the built-in route's address without its
+ * port. */
+static void test_gssapi_default_service_whole(void **state)
+{
+	(void)state;
+	char name[120], conf[300], want[130];
+	memset(name, 'a', 100);
+	memcpy(name + 100, ".example", sizeof ".example");
+	snprintf(conf, sizeof conf, "proxy = socks5h://127.0.0.1:1080, socks5h://%s:1085\ngssapi = yes\n", name);
+	expect_ok(conf);
+	sfy_config_link(&cfg);
+	snprintf(want, sizeof want, "rcmd@%s", name);
+	assert_string_equal(cfg.routes[0].hop[1].hop.gss_service, want);
+	expect_ok("gssapi = yes\n"); /* no proxy line: 127.0.0.1:1080 */
+	sfy_config_link(&cfg);
+	assert_string_equal(cfg.routes[0].hop[0].hop.gss_service, "rcmd@127.0.0.1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_pick_and_retry_after),
 		cmocka_unit_test(test_gssapi_keys),
 		cmocka_unit_test(test_gssapi_last_hop_only),
+		cmocka_unit_test(test_gssapi_default_service_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
