@@ -65,10 +65,32 @@ __attribute__((destructor(200))) static void gate_close(void)
 	errno = saved;
 }
 
-/* A fork child has one thread, never inside a GSS call. */
-static void gate_child(void)
+/* A BIND's context between its two replies, kept by fd number. */
+#define PARK_MAX 64
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	int fd;
+	struct sfy_gss *g;
+} parked[PARK_MAX];
+
+/* fork(): the child has one thread, never inside a GSS call, and must not
+ * inherit park_lock held by a thread it does not have (it keeps the
+ * parent's BIND fds, and their contexts, as copies).  Registered at load:
+ * before it, nothing is parked and the lock is never taken. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&park_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&park_lock);
+}
+
+static void fork_child(void)
 {
 	__atomic_store_n(&gate_users, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&park_lock);
 }
 
 void sfy_gss_shutdown(void)
@@ -110,7 +132,7 @@ static void load(void)
 			return; /* the handle stays: other symbols may be in use elsewhere */
 		}
 	}
-	pthread_atfork(NULL, NULL, gate_child);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	__atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
 }
 
@@ -419,36 +441,9 @@ void sfy_gss_free(struct sfy_gss *g)
 
 /* ------------------------------------------------------------ BIND */
 
-#define PARK_MAX 64
-static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	int fd;
-	struct sfy_gss *g;
-} parked[PARK_MAX];
-
-/* A fork() while another thread holds the lock must not leave the child
- * a lock nobody will release (the child keeps the parent's BIND fds, and
- * their contexts, as copies). */
-static void park_fork_prepare(void)
-{
-	pthread_mutex_lock(&park_lock);
-}
-
-static void park_fork_after(void)
-{
-	pthread_mutex_unlock(&park_lock);
-}
-
-static pthread_once_t park_once = PTHREAD_ONCE_INIT;
-
-static void park_setup(void)
-{
-	pthread_atfork(park_fork_prepare, park_fork_after, park_fork_after);
-}
-
 int sfy_gss_park(int fd, struct sfy_gss *g)
 {
-	struct sfy_gss *old = sfy_gss_unpark(fd); /* sets the fork handlers up too */
+	struct sfy_gss *old = sfy_gss_unpark(fd);
 	sfy_gss_free(old);
 	pthread_mutex_lock(&park_lock);
 	int rc = -1;
@@ -465,7 +460,8 @@ int sfy_gss_park(int fd, struct sfy_gss *g)
 static struct sfy_gss *park_find(int fd, int take)
 {
 	struct sfy_gss *g = NULL;
-	pthread_once(&park_once, park_setup); /* at the first BIND, not at load */
+	if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE))
+		return NULL; /* nothing was ever parked (and no fork handler is set) */
 	pthread_mutex_lock(&park_lock);
 	for (int i = 0; i < PARK_MAX && !g; i++)
 		if (parked[i].g && parked[i].fd == fd) {
