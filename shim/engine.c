@@ -211,8 +211,7 @@ enum sfy_want sfy_engine_want(struct sfy_engine *e, const uint8_t **out, size_t 
 	if (e->state == SFY_ENG_FAILED)
 		return SFY_WANT_FAILED;
 	if (e->out_off < e->out_len) {
-		size_t cap;
-		*out = sfy_eng_out_buf(e, &cap) + e->out_off;
+		*out = sfy_eng_out_buf(e, NULL) + e->out_off;
 		*out_len = e->out_len - e->out_off;
 		return SFY_WANT_WRITE;
 	}
@@ -268,8 +267,7 @@ static void got_method(struct sfy_engine *e)
 
 static void got_auth(struct sfy_engine *e)
 {
-	size_t cap;
-	int r = e->method->input(e, sfy_eng_in_buf(e, &cap), e->in_len);
+	int r = e->method->input(e, sfy_eng_in_buf(e, NULL), e->in_len);
 	if (r == 0)
 		method_done(e);
 	else if (r > 0)
@@ -282,8 +280,7 @@ static void got_reply(struct sfy_engine *e)
 	size_t len = e->in_len;
 	uint8_t plain[S5_REPLY_MAX];
 	if (sfy_gss_protected(e)) {
-		size_t cap;
-		long n = sfy_gss_unwrap_frame(e, sfy_eng_in_buf(e, &cap), e->in_len, plain, sizeof plain);
+		long n = sfy_gss_unwrap_frame(e, sfy_eng_in_buf(e, NULL), e->in_len, plain, sizeof plain);
 		if (n < 0)
 			return;
 		msg = plain, len = (size_t)n;
@@ -306,15 +303,10 @@ static int message_size(const struct sfy_engine *e)
 {
 	switch (e->state) {
 	case SFY_ENG_METHOD: return e->in_len >= 1 && e->in[0] != S5_VERSION ? -1 : 2;
-	case SFY_ENG_AUTH: {
-		size_t cap;
-		return e->method->msg_size(sfy_eng_in_buf(e, &cap), e->in_len);
-	}
+	case SFY_ENG_AUTH: return e->method->msg_size(sfy_eng_in_buf(e, NULL), e->in_len);
 	case SFY_ENG_REPLY:
-		if (sfy_gss_protected(e)) {
-			size_t cap;
-			return sfy_gss_msg_size(sfy_eng_in_buf(e, &cap), e->in_len);
-		}
+		if (sfy_gss_protected(e))
+			return sfy_gss_msg_size(sfy_eng_in_buf(e, NULL), e->in_len);
 		return s5_reply_size(e->in, e->in_len);
 	default: return -1;
 	}

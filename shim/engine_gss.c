@@ -31,22 +31,16 @@ struct sfy_gss_eng {
 
 uint8_t *sfy_eng_out_buf(struct sfy_engine *e, size_t *cap)
 {
-	if (e->gss) {
-		*cap = sizeof e->gss->out;
-		return e->gss->out;
-	}
-	*cap = sizeof e->out;
-	return e->out;
+	if (cap)
+		*cap = e->gss ? sizeof e->gss->out : sizeof e->out;
+	return e->gss ? e->gss->out : e->out;
 }
 
 uint8_t *sfy_eng_in_buf(const struct sfy_engine *e, size_t *cap)
 {
-	if (e->gss) {
-		*cap = sizeof e->gss->in;
-		return e->gss->in;
-	}
-	*cap = sizeof e->in;
-	return (uint8_t *)e->in; /* the engine's own: the caller has it writable */
+	if (cap)
+		*cap = e->gss ? sizeof e->gss->in : sizeof e->in;
+	return e->gss ? e->gss->in : (uint8_t *)e->in; /* the engine's own: the caller has it writable */
 }
 
 int sfy_gss_usable(const struct sfy_hop *hop)

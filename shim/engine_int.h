@@ -33,7 +33,8 @@ int sfy_gss_protected(const struct sfy_engine *e);
 int sfy_gss_queue_wrapped(struct sfy_engine *e, const uint8_t *plain, size_t n);
 /* Unwrap a data frame (msg, len) into out: its length, or -1 (failed). */
 long sfy_gss_unwrap_frame(struct sfy_engine *e, const uint8_t *msg, size_t len, uint8_t *out, size_t cap);
-/* Where the engine's messages go and come from. */
+/* Where the engine's messages go and come from; their size in *cap
+ * (cap may be NULL). */
 uint8_t *sfy_eng_out_buf(struct sfy_engine *e, size_t *cap);
 uint8_t *sfy_eng_in_buf(const struct sfy_engine *e, size_t *cap);
 
