@@ -411,6 +411,17 @@ int sfy_proxy_bind(int fd, const struct s5_addr *dst, struct s5_reply *reply1, i
 	return 0;
 }
 
+/* An engine for BIND's second reply, which comes from the route's last
+ * hop, a SOCKS5 one (a BIND needs it), whatever came before it; wrapped
+ * when g, the parked context (the engine borrows it: sfy_engine_take_gss
+ * gives it back).  -1 (ENOMEM). */
+static int reply2_engine(struct sfy_chain_engine *c, struct sfy_gss *g)
+{
+	static const struct sfy_chain socks5 = {.n = 1};
+	sfy_chain_start_reply(c, &socks5, S5_CMD_BIND);
+	return g ? sfy_engine_use_gss(&c->e, g) : 0;
+}
+
 /* Reply 2 of a BIND without waiting: what has come is peeked (a plain
  * reply, or a GSSAPI frame of up to 64 KiB whole), fed to an engine, and
  * taken only when it makes a whole reply, so that a partial one costs
@@ -421,10 +432,8 @@ static int reply2_now(int fd, struct sfy_gss *g, struct s5_reply *reply)
 	size_t cap = g ? S5_GSS_FRAME_MAX : S5_REPLY_MAX;
 	uint8_t *buf = malloc(cap);
 	struct sfy_chain_engine c;
-	static const struct sfy_chain socks5 = {.n = 1};
 	int rc = -1;
-	sfy_chain_start_reply(&c, &socks5, S5_CMD_BIND);
-	if (!buf || (g && sfy_engine_use_gss(&c.e, g) < 0)) {
+	if (!buf || reply2_engine(&c, g) < 0) {
 		free(buf);
 		errno = ENOMEM;
 		return -1;
@@ -456,12 +465,8 @@ int sfy_bind_reply2(int fd, int wait, struct s5_reply *reply)
 	struct sfy_gss *g = sfy_gss_parked(fd); /* reply 1 was wrapped: so is reply 2 */
 	int rc;
 	if (wait) {
-		/* The second reply comes from the route's last hop, a SOCKS5 one
-		 * (a BIND needs it), whatever came before it. */
-		static const struct sfy_chain socks5 = {.n = 1};
 		struct sfy_chain_engine c;
-		sfy_chain_start_reply(&c, &socks5, S5_CMD_BIND);
-		if (g && sfy_engine_use_gss(&c.e, g) < 0)
+		if (reply2_engine(&c, g) < 0)
 			return -1;
 		if ((rc = sfy_chain_drive(&c, &io, NULL, NULL)) == 0 || c.e.rep >= 0)
 			*reply = c.e.reply, rc = 0; /* a failure code is reported below */
