@@ -246,22 +246,27 @@ static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags,
 		return -1;
 	}
 	int nfd = hand_over_stream(fd, stream, flags, info, &reply2);
-	if (nfd >= 0) {
-		struct sfy_fdinfo accepted;
-		int got = sfy_fd_get(nfd, &accepted);
-		if (g && !got)
-			sfy_gss_free(g), errno = EPROTO; /* never a wrapped stream shown as plain */
-		if (g && (!got || sfy_gss_relay(nfd, g, &accepted, NULL, 0) < 0)) {
-			int err = errno; /* the relay freed g */
+	if (nfd < 0) {
+		sfy_gss_free(g); /* keeps errno */
+		return -1;
+	}
+	struct sfy_fdinfo accepted;
+	int got = sfy_fd_get(nfd, &accepted);
+	if (g) { /* never a wrapped stream shown as plain: relayed, or no fd */
+		int rc = -1;
+		if (got)
+			rc = sfy_gss_relay(nfd, g, &accepted, NULL, 0); /* frees g on failure */
+		else
+			sfy_gss_free(g), errno = EPROTO;
+		if (rc < 0) {
+			int err = errno;
 			REAL(close)(nfd);
 			errno = err;
 			return -1;
 		}
-		g = NULL;
-		if (got)
-			sfy_copy_sockaddr(&accepted.peer, accepted.peer_len, addr, len);
 	}
-	sfy_gss_free(g);
+	if (got)
+		sfy_copy_sockaddr(&accepted.peer, accepted.peer_len, addr, len);
 	return nfd;
 }
 
