@@ -16,14 +16,14 @@ measured) or a socksify variant does not work through danted, else 0.
 """
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (DANTED_EXTERNAL, ONLY, OUT, PROXY_PORT, QUICK, SRV, WEB_IP, WEB_NAME,  # noqa: E402
-                    WEB_PORT, WORK, LIB, PEERLIB, connbench_argv, emit, log, out_lines, run_env, want, write)
+                    WEB_PORT, WORK, LIB, PEERLIB, connbench_argv, emit, log, out_lines, run_env, wait_port, want,
+                    write)
 from counts import sec_callgrind, sec_syscalls, sec_targets  # noqa: E402
 from evloop import sec_evloop, TARGET as EVLOOP_TARGET  # noqa: E402
 from timing import sec_bulk, sec_curl, sec_latency, sec_memory, sec_silent, sec_startup  # noqa: E402
@@ -71,17 +71,6 @@ def setup_files():
         f"via: 127.0.0.1 port = {PROXY_PORT}\n"
         " proxyprotocol: socks_v5\n method: none\n}\n"))
     return f
-
-
-def wait_port(host, port, t=10):
-    end = time.time() + t
-    while time.time() < end:
-        try:
-            socket.create_connection((host, port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"bench: nothing listens on {host}:{port}")
 
 
 def start_servers(f):

@@ -44,7 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from common import (B, CONNBENCH, LIB, PEERLIB, QUICK, SRV, WEB_IP, WEB_NAME,  # noqa: E402
-                    WEB_PORT, emit, log, med, out_lines, pick, run_env, write)
+                    WEB_PORT, emit, enter_namespace, log, med, out_lines, pick, run_env, stop, wait_port, write)
 
 CWORK = os.path.join(B, "chain-run")
 OUT = os.environ.get("BENCH_CHAIN_OUT", os.path.join(B, "chain.md"))
@@ -62,21 +62,6 @@ def hop_ext(i):
 
 
 # ------------------------------------------------------------ namespace
-def enter_namespace():
-    """Re-run this script in a new network and mount namespace (only lo;
-    the origin's 10.77.0.0/24 is a local route, as in bench/run.sh)."""
-    if os.environ.get("SFY_BENCH_IN_NS"):
-        for cmd in (["ip", "link", "set", "lo", "up"],
-                    ["ip", "route", "add", "local", "10.77.0.0/24", "dev", "lo"],
-                    ["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"],
-                    ["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65000"]):
-            subprocess.run(cmd, check=True)
-        return
-    env = dict(os.environ, SFY_BENCH_IN_NS="1")
-    os.execvpe("unshare", ["unshare", "--net", "--mount", "--propagation", "private",
-                           sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
-
-
 def danted_conf(i):
     """Hop i: clients from loopback; destinations the next hop and the origin."""
     dests = [f"{WEB_IP}/32", WEB_NAME] + [f"127.0.0.1/32 port = {hop_port(j)}" for j in HOPS if j > i]
@@ -107,18 +92,6 @@ def setup_files():
     return f
 
 
-def wait_port(port, t=10):
-    import socket
-    end = time.time() + t
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"bench: nothing listens on 127.0.0.1:{port}")
-
-
 def start_servers(f):
     for i in HOPS:  # each hop's external address, on lo
         subprocess.run(["ip", "addr", "add", f"{hop_ext(i)}/32", "dev", "lo"], check=True)
@@ -131,24 +104,8 @@ def start_servers(f):
               f"exec danted -f {f[f'danted{i}']} -N 1 -p {CWORK}/danted{i}.pid")
         procs.append(subprocess.Popen(["unshare", "-m", "sh", "-c", sh]))
     for i in HOPS:
-        wait_port(hop_port(i))
+        wait_port("127.0.0.1", hop_port(i))
     return procs
-
-
-def stop(procs):
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    for i in HOPS:  # danted's children outlive the unshare process
-        try:
-            with open(f"{CWORK}/danted{i}.pid") as fh:
-                os.kill(int(fh.read().strip()), 15)
-        except (OSError, ValueError):
-            pass
 
 
 # ------------------------------------------------------------- variants
@@ -267,7 +224,7 @@ def sec_syscalls(vs):
 
 # ----------------------------------------------------------------- main
 def main():
-    enter_namespace()
+    enter_namespace(__file__)
     t0 = time.time()
     f = setup_files()
     procs = start_servers(f)
@@ -290,7 +247,7 @@ def main():
         sec_syscalls(vs)
         emit(f"Run time: {time.time() - t0:.0f} s.")
     finally:
-        stop(procs)
+        stop(procs, [f"{CWORK}/danted{i}.pid" for i in HOPS])
     write(OUT, "\n".join(out_lines) + "\n")
     log(f"results written to {OUT}")
 

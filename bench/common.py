@@ -1,8 +1,11 @@
 """bench/common.py — what every part of the benchmark shares: paths, sizes,
 the results being written, and how a variant's process is started."""
 import os
+import socket
 import statistics
+import subprocess
 import sys
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 B = os.path.join(ROOT, "build", "bench")
@@ -80,3 +83,55 @@ def connbench_argv(tool, target, extra=()):
     if tool == "native":
         argv += ["-x", f"127.0.0.1:{PROXY_PORT}"]
     return argv + [target, str(WEB_PORT)]
+
+
+# ------------------------------------------------------- process helpers
+def enter_namespace(script, python=sys.executable, lab=True):
+    """Re-run script in a new network and mount namespace, with only lo.
+    lab: the origin's 10.77.0.0/24 is a local route (as in bench/run.sh),
+    and ports are recycled quickly."""
+    if os.environ.get("SFY_BENCH_IN_NS"):
+        cmds = [["ip", "link", "set", "lo", "up"]]
+        if lab:
+            cmds += [["ip", "route", "add", "local", "10.77.0.0/24", "dev", "lo"],
+                     ["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"],
+                     ["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65000"]]
+        for cmd in cmds:
+            subprocess.run(cmd, check=True)
+        return
+    env = dict(os.environ, SFY_BENCH_IN_NS="1")
+    os.execvpe("unshare", ["unshare", "--net", "--mount", "--propagation", "private",
+                           python, os.path.abspath(script)] + sys.argv[1:], env)
+
+
+def wait_port(host, port, proc=None, t=10):
+    """Until something listens on host:port (proc: a server that must not
+    have exited meanwhile)."""
+    end = time.time() + t
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"bench: {proc.args[:3]} exited with {proc.returncode}")
+        try:
+            socket.create_connection((host, port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"bench: nothing listens on {host}:{port}")
+
+
+def stop(procs, pidfiles=()):
+    """End the servers, then the daemons whose pid files are given
+    (danted's children outlive the unshare process)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for path in pidfiles:
+        try:
+            with open(path) as fh:
+                os.kill(int(fh.read().strip()), 15)
+        except (OSError, ValueError):
+            pass

@@ -48,7 +48,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import B, LIB, ROOT, emit, log, med, out_lines, pick, write  # noqa: E402
+from common import (B, LIB, ROOT, emit, enter_namespace, log, med, out_lines, pick, stop,  # noqa: E402
+                    wait_port, write)
 
 SERVERS = os.path.join(ROOT, "tests", "servers")
 PY = "/usr/bin/python3"          # python3-gssapi is Debian's
@@ -112,33 +113,11 @@ def client_main(argv):
 
 
 # ---------------------------------------------------------- namespace
-def enter_namespace():
-    if os.environ.get("SFY_BENCH_IN_NS"):
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-        return
-    env = dict(os.environ, SFY_BENCH_IN_NS="1")
-    os.execvpe("unshare", ["unshare", "--net", "--mount", "--propagation", "private",
-                           PY, os.path.abspath(__file__)] + sys.argv[1:], env)
-
-
 def sh(argv, stdin=None):
     p = subprocess.run(argv, input=stdin, capture_output=True, text=True)
     if p.returncode or (argv[0] == "kadmin.local" and "error" in (p.stdout + p.stderr).lower()):
         raise SystemExit(f"bench: {' '.join(argv)} failed: {p.stdout}{p.stderr}")
     return p.stdout
-
-
-def wait_port(host, port, proc, t=15):
-    end = time.time() + t
-    while time.time() < end:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"bench: {proc.args[:3]} exited with {proc.returncode}")
-        try:
-            socket.create_connection((host, port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"bench: nothing listens on {host}:{port}")
 
 
 def wait_file(path, proc, t=15):
@@ -179,7 +158,7 @@ def start_kdc(procs):
         sh(["kadmin.local", "-r", REALM, "-q", q])
     kdc = subprocess.Popen(["krb5kdc", "-n", "-P", f"{d}/kdc.pid"])
     procs.append(kdc)
-    wait_port("127.0.0.1", KDC_PORT, kdc)
+    wait_port("127.0.0.1", KDC_PORT, kdc, t=15)
     sh(["kinit", "-l", "10h", USER], stdin=PASS + "\n")
 
 
@@ -203,7 +182,7 @@ def start_danted(procs):
         "socks block {\n from: 0.0.0.0/0 to: 0.0.0.0/0\n log: error\n}\n"))
     p = subprocess.Popen(["danted", "-f", conf, "-N", "1", "-p", f"{GWORK}/danted.pid"])
     procs.append(p)
-    wait_port("127.0.0.1", DANTED_PORT, p)
+    wait_port("127.0.0.1", DANTED_PORT, p, t=15)
     return p
 
 
@@ -229,21 +208,6 @@ def start_servers(procs):
             f"proxy = socks5://127.0.0.1:{gport}\n" + base +
             f"gssapi = yes\ngssapi_service = rcmd@localhost\ngssapi_protection = {lvl}\n"))
     return v, dest, dport
-
-
-def stop(procs):
-    for p in reversed(procs):
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    try:  # danted's children
-        with open(f"{GWORK}/danted.pid") as fh:
-            os.kill(int(fh.read().strip()), 15)
-    except (OSError, ValueError):
-        pass
 
 
 # ------------------------------------------------------------ measuring
@@ -371,7 +335,7 @@ def crypto_ceiling():
 
 # ----------------------------------------------------------------- main
 def main():
-    enter_namespace()
+    enter_namespace(__file__, python=PY, lab=False)
     t0 = time.time()
     subprocess.run(["rm", "-rf", GWORK], check=True)
     os.makedirs(GWORK)
@@ -399,7 +363,7 @@ def main():
             log(f"round {rnd + 1}/{ROUNDS} done")
         report(res, ceiling, time.time() - t0)
     finally:
-        stop(procs)
+        stop(procs, [f"{GWORK}/danted.pid"])
     write(OUT, "\n".join(out_lines) + "\n")
     log(f"results written to {OUT}")
 

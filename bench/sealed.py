@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench  # noqa: E402
 from common import (B, CONNBENCH, DANTED_EXTERNAL, QUICK, ROOT, SPAWN, WEB_IP, WEB_NAME,  # noqa: E402
-                    WEB_PORT, WRAPPER, emit, log, med, out_lines, pick, run_env, write)
+                    WEB_PORT, WRAPPER, emit, enter_namespace, log, med, out_lines, pick, run_env, stop, write)
 
 SWORK = os.path.join(B, "sealed-run")
 OUT = os.environ.get("BENCH_SEALED_OUT", os.path.join(B, "sealed.md"))
@@ -58,21 +58,6 @@ MODES = ("direct", "socksify", "sealed")
 
 
 # ------------------------------------------------------------ namespace
-def enter_namespace():
-    """Re-run this script in a new network and mount namespace (only lo;
-    the origin's 10.77.0.0/24 is a local route, as in bench/run.sh)."""
-    if os.environ.get("SFY_BENCH_IN_NS"):
-        for cmd in (["ip", "link", "set", "lo", "up"],
-                    ["ip", "route", "add", "local", "10.77.0.0/24", "dev", "lo"],
-                    ["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"],
-                    ["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65000"]):
-            subprocess.run(cmd, check=True)
-        return
-    env = dict(os.environ, SFY_BENCH_IN_NS="1")
-    os.execvpe("unshare", ["unshare", "--net", "--mount", "--propagation", "private",
-                           sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
-
-
 def start_dns_sentinel():
     """resolv.conf -> a DNS sentinel on DNS_IP: any query a client sends
     itself is logged (and refused)."""
@@ -285,7 +270,7 @@ def report_na(na):
 
 
 def main():
-    enter_namespace()
+    enter_namespace(__file__)
     t0 = time.time()
     built = build_clients()
     bench.WORK = SWORK  # bench.py's set-up, in a directory of our own
@@ -326,27 +311,12 @@ def main():
         emit()
         emit(f"Run time: {time.time() - t0:.0f} s.")
     finally:
-        stop(procs)
+        stop(procs, [f"{SWORK}/danted.pid"])
     write(OUT, "\n".join(out_lines) + "\n")
     log(f"results written to {OUT}")
     if unmet:
         log(f"target not met: {', '.join(unmet)}")
         sys.exit(1)
-
-
-def stop(procs):
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    try:  # danted's children outlive the unshare process
-        with open(f"{SWORK}/danted.pid") as fh:
-            os.kill(int(fh.read().strip()), 15)
-    except (OSError, ValueError):
-        pass
 
 
 if __name__ == "__main__":
