@@ -65,13 +65,6 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void parse_args(int argc, char **argv)
 {
 	const char *pos[2] = { NULL, NULL };
@@ -395,7 +388,7 @@ static int accept_one(int lfd)
 {
 	struct sockaddr_storage peer;
 	socklen_t plen;
-	long t0 = now_ms();
+	long t0 = tu_now_ms();
 	int fd, eagain = 0, err;
 
 	fd = do_accept(lfd, &peer, &plen);
@@ -404,9 +397,9 @@ static int accept_one(int lfd)
 		printf("first accept: EAGAIN\n");
 		printf("ready before=%d\n", readable(lfd, o.wait, 0));
 		for (;;) {
-			long left = o.timeout_ms - (now_ms() - t0);
+			long left = o.timeout_ms - (tu_now_ms() - t0);
 			if (left <= 0 || !readable(lfd, o.wait, (int)left)) {
-				printf("elapsed_ms=%ld\n", now_ms() - t0);
+				printf("elapsed_ms=%ld\n", tu_now_ms() - t0);
 				die("wait", ETIMEDOUT);
 			}
 			fd = do_accept(lfd, &peer, &plen);
@@ -419,7 +412,7 @@ static int accept_one(int lfd)
 		printf("ready via %s\n", o.wait);
 		printf("eagain_after_ready=%d\n", eagain);
 	}
-	printf("elapsed_ms=%ld\n", now_ms() - t0);
+	printf("elapsed_ms=%ld\n", tu_now_ms() - t0);
 	if (fd < 0)
 		die("accept", err);
 	printf("newfd_differs=%d\n", fd != lfd);

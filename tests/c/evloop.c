@@ -102,13 +102,6 @@ static long t_start;
 static int epfd = -1;
 static int einprogress; /* connect() calls that returned EINPROGRESS */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: evloop --mode poll|select|epoll-lt|epoll-et|"
@@ -470,7 +463,7 @@ static void timed_out(void)
 
 static int wait_ms(long deadline)
 {
-	long left = deadline - now_ms();
+	long left = deadline - tu_now_ms();
 	if (left <= 0)
 		timed_out();
 	return left > 1000 ? 1000 : (int)left;
@@ -603,7 +596,7 @@ static void open_all(const struct addrinfo *ai, int n)
 
 static void print_ok(int done)
 {
-	long ms = now_ms() - t_start;
+	long ms = tu_now_ms() - t_start;
 
 	printf("einprogress=%d\n", einprogress);
 	printf("ok %d ms=%ld\n", done, ms);
@@ -693,7 +686,7 @@ static int mode_check_errors(const struct addrinfo *ai)
 		get_on(c);
 		printf("body=ok\n");
 	}
-	printf("elapsed_ms=%ld\n", now_ms() - t_start);
+	printf("elapsed_ms=%ld\n", tu_now_ms() - t_start);
 	return 0;
 }
 
@@ -724,7 +717,7 @@ static int mode_epoll_forever(const struct addrinfo *ai)
 	err = so_error(c->fd);
 	printf("events=%s\n", epoll_flags(ev.events, txt, sizeof(txt)));
 	printf("so_error=%s\n", err_or_zero(err));
-	printf("elapsed_ms=%ld\n", now_ms() - t_start);
+	printf("elapsed_ms=%ld\n", tu_now_ms() - t_start);
 	if (err == 0 && o.expect) {
 		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		get_on(c);
@@ -873,7 +866,7 @@ int main(int argc, char **argv)
 	parse_args(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	start_watchdog();
-	t_start = now_ms();
+	t_start = tu_now_ms();
 	ai = resolve();
 	snprintf(request, sizeof(request), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n",
 		 o.path, o.host);

@@ -30,14 +30,6 @@
 
 #define IO_TIMEOUT_MS 10000
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static int connect_to(const char *host, const char *port, int *fd_out)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -74,27 +66,27 @@ static int loop(const char *host, const char *port, int count)
 	char buf[4096];
 
 	for (int i = 0; i < count; i++) {
-		long t0 = now_ms(), total = 0;
+		long t0 = tu_now_ms(), total = 0;
 		int fd, err = connect_to(host, port, &fd);
 		ssize_t n;
 
 		if (err) {
-			print_err(i, "connect", err, now_ms() - t0);
+			print_err(i, "connect", err, tu_now_ms() - t0);
 			continue;
 		}
 		err = tu_send_all(fd, req, sizeof(req) - 1);
 		if (err) {
-			print_err(i, "send", err, now_ms() - t0);
+			print_err(i, "send", err, tu_now_ms() - t0);
 			close(fd);
 			continue;
 		}
 		while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
 			total += n;
 		if (n < 0)
-			print_err(i, "recv", errno, now_ms() - t0);
+			print_err(i, "recv", errno, tu_now_ms() - t0);
 		else
 			printf("attempt=%d ok bytes=%ld ms=%ld\n", i, total,
-			       now_ms() - t0);
+			       tu_now_ms() - t0);
 		close(fd);
 		fflush(stdout);
 	}

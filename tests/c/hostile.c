@@ -49,13 +49,6 @@ static void usage(void)
 	exit(2);
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Entries of /proc/self/fd (the directory's own fd counts in both calls). */
 static int count_fds(void)
 {
@@ -76,13 +69,13 @@ static int count_fds(void)
 static int check_data(int fd, const char *want, char *got, size_t cap)
 {
 	size_t len = strlen(want), have = 0;
-	long deadline = now_ms() + DATA_WAIT_MS;
+	long deadline = tu_now_ms() + DATA_WAIT_MS;
 
 	if (len >= cap)
 		len = cap - 1;
 	while (have < len) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long left = deadline - now_ms();
+		long left = deadline - tu_now_ms();
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;
 		ssize_t n = recv(fd, got + have, len - have, 0);
@@ -115,8 +108,8 @@ static void parse_addr(const struct opts *o, struct sockaddr_storage *ss, sockle
 }
 
 /* Times one call: sets *ms; returns the call's result with errno kept. */
-#define TIMED(ms, call) ({ long t0_ = now_ms(); int r_ = (call); int e_ = errno; \
-	*(ms) = now_ms() - t0_; errno = e_; r_; })
+#define TIMED(ms, call) ({ long t0_ = tu_now_ms(); int r_ = (call); int e_ = errno; \
+	*(ms) = tu_now_ms() - t0_; errno = e_; r_; })
 
 static void try_connect(const struct opts *o, struct outcome *out, char *got, size_t cap)
 {

@@ -61,7 +61,7 @@ static void *proxy_reader(void *arg)
 /* 1 MiB each way at once, both ends shut down at the end. */
 static int case_bulk(void)
 {
-	int app, px, base = count_fds();
+	int app, px, base = tu_count_fds();
 	uint8_t *up = malloc(MIB), *down = malloc(MIB), *up_got = malloc(MIB), *down_got = malloc(MIB);
 	fill(up, MIB, 1);
 	fill(down, MIB, 2);
@@ -84,14 +84,14 @@ static int case_bulk(void)
 	close(app);
 	close(px);
 	free(up), free(down), free(up_got), free(down_got);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 
 /* Frames split byte by byte, and 50 frames in one write. */
 static int case_split(void)
 {
-	int app, px, base = count_fds(), end;
+	int app, px, base = tu_count_fds(), end;
 	CHECK(relayed_pair(&app, &px, NULL, 0) == 0, "relay start");
 	static uint8_t buf[60 * (5 + 100)], want[60 * 100], got[sizeof want + 1];
 	fill(want, sizeof want, 3);
@@ -112,7 +112,7 @@ static int case_split(void)
 	CHECK(g == sizeof want && end == 0 && memcmp(got, want, g) == 0, "got %zu bytes, end %s", g, tu_errname(end));
 	close(app);
 	close(px);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 
@@ -120,7 +120,7 @@ static int case_split(void)
  * end (ECONNRESET), within the time bound, and the reason is logged. */
 static int bad_tail(const char *name, const uint8_t *tail, size_t tn, int shut, const char *logged)
 {
-	int app, px, base = count_fds(), end;
+	int app, px, base = tu_count_fds(), end;
 	CHECK(relayed_pair(&app, &px, NULL, 0) == 0, "%s: relay start", name);
 	uint8_t buf[2 * (5 + 500) + 64], good[1000], got[2000];
 	fill(good, sizeof good, 4);
@@ -130,9 +130,9 @@ static int bad_tail(const char *name, const uint8_t *tail, size_t tn, int shut, 
 	CHECK(write_all(px, buf, n + tn) == 0, "%s: write", name);
 	if (shut)
 		shutdown(px, SHUT_WR);
-	long t0 = now_ms();
+	long t0 = tu_now_ms();
 	size_t g = app_read_all(app, got, sizeof got, &end);
-	CHECK(now_ms() - t0 < 3000, "%s: took %ld ms", name, now_ms() - t0);
+	CHECK(tu_now_ms() - t0 < 3000, "%s: took %ld ms", name, tu_now_ms() - t0);
 	CHECK(g == sizeof good && memcmp(got, good, g) == 0, "%s: %zu good bytes read", name, g);
 	CHECK(end == ECONNRESET, "%s: end %s, expected ECONNRESET", name, tu_errname(end));
 	CHECK(log_has(logged), "%s: log lacks \"%s\"", name, logged);
@@ -142,7 +142,7 @@ static int bad_tail(const char *name, const uint8_t *tail, size_t tn, int shut, 
 	CHECK(poll(&pfd, 1, 3000) == 1 && read(px, &c, 1) <= 0, "%s: the proxy's side stays open", name);
 	close(app);
 	close(px);
-	CHECK(fds_settle(base) == base, "%s: fds: %d before, %d after", name, base, count_fds());
+	CHECK(fds_settle(base) == base, "%s: fds: %d before, %d after", name, base, tu_count_fds());
 	return 0;
 }
 
@@ -168,7 +168,7 @@ static int case_errors(void)
 /* Each side ends its stream while the other keeps sending. */
 static int case_halfclose(void)
 {
-	int app, px, base = count_fds(), end;
+	int app, px, base = tu_count_fds(), end;
 	uint8_t f[64], plain[65536], got[16];
 	CHECK(relayed_pair(&app, &px, NULL, 0) == 0, "relay start");
 	/* The program first: the proxy sees its bytes, then the end. */
@@ -181,7 +181,7 @@ static int case_halfclose(void)
 	CHECK(app_read_all(app, got, sizeof got, &end) == 0 && end == 0, "program saw no clean end");
 	close(app);
 	close(px);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	/* The proxy first. */
 	CHECK(relayed_pair(&app, &px, NULL, 0) == 0, "relay start");
 	CHECK(write_all(px, f, frame(f, "bye", 3)) == 0 && shutdown(px, SHUT_WR) == 0, "write");
@@ -191,13 +191,13 @@ static int case_halfclose(void)
 	close(app); /* the program closes: the relay ends the stream to the proxy */
 	CHECK(proxy_read_frame(px, plain) == 0, "proxy saw no end after the program's close");
 	close(px);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	/* The program closes while the proxy still sends: the relay ends. */
 	CHECK(relayed_pair(&app, &px, NULL, 0) == 0, "relay start");
 	close(app);
 	CHECK(proxy_read_frame(px, plain) == 0, "proxy saw no end after the program's close");
 	close(px);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 
@@ -205,7 +205,7 @@ static int case_halfclose(void)
  * registrations and O_NONBLOCK are kept. */
 static int case_readiness(void)
 {
-	int app, px, base = count_fds();
+	int app, px, base = tu_count_fds();
 	uint8_t f[64], got[64];
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	struct sfy_epoll_reg reg = {ep, {.events = EPOLLIN, .data.u64 = 42}};
@@ -237,14 +237,14 @@ static int case_readiness(void)
 	CHECK(read(app, got, sizeof got) == 10 && !memcmp(got, "0123456789", 10), "bytes");
 	CHECK(poll(&pfd, 1, 200) == 0, "readable with nothing to read");
 	close(app), close(px), close(ep);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 
 /* sendfile() from a file to the program's fd, splice() from it to a pipe. */
 static int case_zerocopy(void)
 {
-	int app, px, base = count_fds(), pp[2];
+	int app, px, base = tu_count_fds(), pp[2];
 	static uint8_t data[256 * 1024], got[sizeof data], f[4 + MAX_IN + 1];
 	fill(data, sizeof data, 5);
 	char path[] = "/tmp/relay_test.XXXXXX";
@@ -276,7 +276,7 @@ static int case_zerocopy(void)
 	}
 	CHECK(!memcmp(got, data, sent), "splice: other bytes");
 	close(pp[0]), close(pp[1]), close(file), close(app), close(px);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 
@@ -290,7 +290,7 @@ static int opt(int fd, int level, int name)
 /* The fd still looks like the TCP socket, through a dup() too. */
 static int case_looks_tcp(void)
 {
-	int app, px, base = count_fds();
+	int app, px, base = tu_count_fds();
 	CHECK(relayed_pair(&app, &px, NULL, 0) == 0, "relay start");
 	int d = dup(app);
 	struct sockaddr_in a, pxa;
@@ -324,7 +324,7 @@ static int case_looks_tcp(void)
 	CHECK(write_all(px, f, frame(f, "dup", 3)) == 0, "write");
 	CHECK(read_full(d, got, 3) == 0 && !memcmp(got, "dup", 3), "read through the dup");
 	close(d), close(px);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 
@@ -333,7 +333,7 @@ static int case_looks_tcp(void)
  * the connection close, instead of both hanging. */
 static int case_fork(void)
 {
-	int app, px, rp[2], base = count_fds();
+	int app, px, rp[2], base = tu_count_fds();
 	CHECK(tcp_pair(&app, &px) == 0 && pipe(rp) == 0, "setup");
 	pid_t c1 = fork();
 	if (c1 == 0) {
@@ -343,11 +343,11 @@ static int case_fork(void)
 		struct sfy_prot p = {&fake_ops, NULL, MAX_IN};
 		if (sfy_relay_start(app, &p, &info, NULL, 0, "fork case") < 0)
 			_exit(3);
-		int before = count_fds();
+		int before = tu_count_fds();
 		if (fork() == 0) {
 			/* Ours: the program's fds (stdio, log, app, rp[1], the
 			 * directory) and none of the relay's 3. */
-			int mine = count_fds();
+			int mine = tu_count_fds();
 			char r = mine == before - 3 ? 'c' : 'L';
 			struct pollfd pfd = {app, POLLIN, 0};
 			char c;
@@ -372,7 +372,7 @@ static int case_fork(void)
 	pfd.fd = px;
 	CHECK(poll(&pfd, 1, 3000) == 1 && read(px, &r, 1) <= 0, "the proxy's connection stays open");
 	close(px), close(rp[0]);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 
@@ -399,7 +399,7 @@ static void *flood(void *arg)
  * proxy resets the connection while the program does not read. */
 static int case_nospin(void)
 {
-	int app, px, base = count_fds();
+	int app, px, base = tu_count_fds();
 	CHECK(relayed_pair(&app, &px, NULL, 0) == 0, "relay start");
 	struct bulk fl = {px, NULL, 4000, 0};
 	pthread_t t;
@@ -429,7 +429,7 @@ static int case_nospin(void)
 	 * the reset needs a byte sent from its end (see relay_reset_app). */
 	CHECK(g > 0 && g % MAX_IN == 0 && end == 0, "%zu bytes, end %s", g, tu_errname(end));
 	close(app);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 
@@ -439,7 +439,7 @@ static int case_nospin(void)
  * most of them in the relay's end of the pair at the exit. */
 static int case_exit_drain(void)
 {
-	int app, px, base = count_fds(), cp[2], small = 32768;
+	int app, px, base = tu_count_fds(), cp[2], small = 32768;
 	static uint8_t data[512 * 1024], got[sizeof data + 1], plain[65536];
 	fill(data, sizeof data, 6);
 	CHECK(tcp_pair(&app, &px) == 0 && pipe(cp) == 0, "setup");
@@ -475,14 +475,14 @@ static int case_exit_drain(void)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
 	CHECK(r == 0 && n == want && !memcmp(got, data, n), "the proxy got %zu of %zu bytes (end %ld)", n, want, r);
 	close(px), close(cp[0]);
-	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(fds_settle(base) == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 
 /* sfy_relay_start refuses what it cannot run, leaving fd alone. */
 static int case_refuse(void)
 {
-	int app, px, base = count_fds();
+	int app, px, base = tu_count_fds();
 	CHECK(tcp_pair(&app, &px) == 0, "pair");
 	struct sfy_fdinfo info = {.app_family = AF_INET};
 	struct sfy_prot p = {&fake_ops, NULL, 70000};
@@ -493,7 +493,7 @@ static int case_refuse(void)
 	char c;
 	CHECK(read(px, &c, 1) == 1 && c == 'x', "the TCP socket is no longer at fd");
 	close(app), close(px);
-	CHECK(count_fds() == base, "fds: %d before, %d after", base, count_fds());
+	CHECK(tu_count_fds() == base, "fds: %d before, %d after", base, tu_count_fds());
 	return 0;
 }
 

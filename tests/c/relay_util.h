@@ -84,31 +84,13 @@ static const struct sfy_prot_ops fake_ops = {fake_wrap, fake_unwrap, fake_free};
 
 /* ------------------------------------------------------------ helpers */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 /* Wait up to 3 s for the fd count to come down to want. */
 static int fds_settle(int want)
 {
-	long end = now_ms() + 3000;
-	while (count_fds() != want && now_ms() < end)
+	long end = tu_now_ms() + 3000;
+	while (tu_count_fds() != want && tu_now_ms() < end)
 		usleep(5000);
-	return count_fds();
+	return tu_count_fds();
 }
 
 /* A loopback TCP connection: *app the client (relayed), *px the proxy.

@@ -67,14 +67,6 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		o->path = pos[2];
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Wait until fd is ready for events; 0 or ETIMEDOUT / errno. */
 static int wait_fd(int fd, short events)
 {
@@ -132,12 +124,12 @@ static int open_and_connect(const struct opts *o, const struct addrinfo *ai)
 	}
 	if (o->nonblock)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	if (o->nonblock)
 		err = connect_nonblock(fd, sa, len);
 	else
 		err = connect(fd, sa, len) == 0 ? 0 : errno;
-	fprintf(stderr, "connect_ms=%ld\n", now_ms() - t0);
+	fprintf(stderr, "connect_ms=%ld\n", tu_now_ms() - t0);
 	fflush(stderr);
 	if (err) {
 		tu_report_errno("connect", err);

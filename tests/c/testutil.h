@@ -11,6 +11,7 @@
 #endif
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* Symbolic errno name ("ECONNREFUSED"): tests assert on names, not on
  * locale-dependent strerror() text. */
@@ -115,6 +117,28 @@ static inline int tu_send_all(int fd, const char *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+static inline long tu_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Entries of /proc/self/fd (its own fd, "." and ".." included: compare
+ * counts, not absolute numbers), or -1. */
+static inline int tu_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
 }
 
 #endif

@@ -43,18 +43,6 @@ static void fill(unsigned char *buf, int n, int round)
 		buf[i] = (unsigned char)('a' + (i + round) % 26);
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int wait_readable(int fd)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -208,7 +196,7 @@ int main(int argc, char **argv)
 		printf("error: getaddrinfo: %s\n", tu_eainame(rc));
 		return 1;
 	}
-	int fds_before = count_fds();
+	int fds_before = tu_count_fds();
 	int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
 	if (fd < 0 || ((mode == CONNECT || mode == RW) && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)) {
 		tu_report_errno(fd < 0 ? "socket" : "connect", errno);
@@ -269,7 +257,7 @@ int main(int argc, char **argv)
 		printf("ok: %d rounds of %d bytes from %s\n", rounds, size, text);
 	}
 	close(fd);
-	int fds_after = count_fds();
+	int fds_after = tu_count_fds();
 	if (fds_after == fds_before)
 		printf("fds: same\n");
 	else

@@ -34,27 +34,6 @@
 
 static struct addrinfo *dst;
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t len)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -141,7 +120,7 @@ static int one_socket(int use_epoll, int n)
 	struct sockaddr_storage last = { 0 };
 	char tag[32], where[80] = "none";
 	int fd, ep = -1, received = 0, matched = 0, wakeups = 0;
-	long t0 = now_ms(), end = t0 + 5000;
+	long t0 = tu_now_ms(), end = t0 + 5000;
 
 	fd = socket(dst->ai_family, SOCK_DGRAM, 0);
 	if (fd < 0) {
@@ -161,14 +140,14 @@ static int one_socket(int use_epoll, int n)
 			return 1;
 		}
 	}
-	while (matched < n && now_ms() < end) {
+	while (matched < n && tu_now_ms() < end) {
 		int r;
 		if (use_epoll) {
 			struct epoll_event ev;
-			r = epoll_wait(ep, &ev, 1, (int)(end - now_ms()));
+			r = epoll_wait(ep, &ev, 1, (int)(end - tu_now_ms()));
 		} else {
 			struct pollfd p = { .fd = fd, .events = POLLIN };
-			r = poll(&p, 1, (int)(end - now_ms()));
+			r = poll(&p, 1, (int)(end - tu_now_ms()));
 		}
 		if (r < 0 && errno != EINTR) {
 			tu_report_errno(use_epoll ? "epoll_wait" : "poll", errno);
@@ -182,7 +161,7 @@ static int one_socket(int use_epoll, int n)
 	if (received)
 		fmt_addr(&last, where, sizeof(where));
 	printf("sent=%d received=%d matched=%d from=%s wakeups=%d elapsed_ms=%ld\n",
-	       n, received, matched, where, wakeups, now_ms() - t0);
+	       n, received, matched, where, wakeups, tu_now_ms() - t0);
 	if (ep >= 0)
 		close(ep);
 	close(fd);
@@ -196,11 +175,11 @@ struct worker {
 
 static void wait_drain(int fd, const char *tag, struct worker *w, int ms)
 {
-	long end = now_ms() + ms;
+	long end = tu_now_ms() + ms;
 
-	while (w->matched < w->sent && now_ms() < end) {
+	while (w->matched < w->sent && tu_now_ms() < end) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, (int)(end - now_ms())) > 0)
+		if (poll(&p, 1, (int)(end - tu_now_ms())) > 0)
 			w->received += drain(fd, tag, &w->matched, NULL);
 	}
 }
@@ -238,11 +217,11 @@ static int stress(int threads, int per)
 {
 	struct worker w[64];
 	int i, before, after, sent = 0, received = 0, matched = 0, errs = 0;
-	long t0 = now_ms();
+	long t0 = tu_now_ms();
 
 	if (threads < 1 || threads > 64)
 		return 2;
-	before = count_fds();
+	before = tu_count_fds();
 	for (i = 0; i < threads; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].index = i;
@@ -257,9 +236,9 @@ static int stress(int threads, int per)
 		matched += w[i].matched;
 		errs += w[i].send_errors;
 	}
-	after = count_fds();
+	after = tu_count_fds();
 	printf("fds_before=%d fds_after=%d sent=%d received=%d matched=%d send_errors=%d elapsed_ms=%ld\n",
-	       before, after, sent, received, matched, errs, now_ms() - t0);
+	       before, after, sent, received, matched, errs, tu_now_ms() - t0);
 	return errs == 0 && before == after && matched == received ? 0 : 1;
 }
 
