@@ -22,8 +22,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (DANTED_EXTERNAL, ONLY, OUT, PROXY_PORT, QUICK, SRV, WEB_IP, WEB_NAME,  # noqa: E402
-                    WEB_PORT, WORK, LIB, PEERLIB, connbench_argv, emit, log, out_lines, run_env, wait_port, want,
-                    write)
+                    WEB_PORT, WORK, LIB, PEERLIB, connbench_argv, emit, log, out_lines, run_env, stop, wait_port,
+                    want, write)
 from counts import sec_callgrind, sec_syscalls, sec_targets  # noqa: E402
 from evloop import sec_evloop, TARGET as EVLOOP_TARGET  # noqa: E402
 from timing import sec_bulk, sec_curl, sec_latency, sec_memory, sec_silent, sec_startup  # noqa: E402
@@ -205,19 +205,7 @@ def main():
             unmet += sec_targets(lat, sys_data, start, start_sys, bulk)
         emit(f"Run time: {time.time() - t_start:.0f} s.")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        # danted forks children of its own that outlive the unshare process
-        try:
-            with open(f"{WORK}/danted.pid") as fh:
-                os.kill(int(fh.read().strip()), 15)
-        except (OSError, ValueError):
-            pass
+        stop(procs, [f"{WORK}/danted.pid"])
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     write(OUT, "\n".join(out_lines) + "\n")
     log(f"results written to {OUT}")
